@@ -1,0 +1,381 @@
+"""Declaring a model: states, parameters, covariates, outputs, dose modifiers.
+
+A model is an immutable description. Its vector field is a pure JAX function that reads states,
+parameters and covariates *by name* (``s.central``, ``p.cl``, ``c.WT``) and returns a dict of
+derivatives, so model files never do index arithmetic::
+
+    def vector_field(t, s, p, c):
+        return {"central": -p.cl / p.v * s.central}
+
+Infusions are not part of the vector field: the event engine adds their rate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .errors import ModelError
+
+VALID_TAGS = ("", "lit", "der", "asm")
+
+
+@dataclass(frozen=True)
+class State:
+    """A state (compartment) of the model: its name, unit and meaning."""
+
+    name: str
+    unit: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A model parameter.
+
+    Parameters
+    ----------
+    name : str
+        Lower-case snake_case name used in the vector field (``p.name``).
+    value : float
+        Default value, in ``unit``.
+    unit : str
+        Unit, e.g. ``"L/h"``.
+    description : str
+        What it means.
+    positive : bool
+        Value must be strictly positive (the default for rate constants, volumes...).
+    bounds : (lower, upper), optional
+        Inclusive bounds; ``None`` on either side means unbounded. ``(0, 1)`` declares a
+        fraction.
+    source, tag : str
+        Literature source and provenance tag (``"lit"``, ``"der"`` or ``"asm"``).
+    """
+
+    name: str
+    value: float
+    unit: str
+    description: str = ""
+    positive: bool = True
+    bounds: tuple[float | None, float | None] | None = None
+    source: str = ""
+    tag: str = ""
+
+    def check(self, value: float) -> str | None:
+        """Return why ``value`` is not allowed, or ``None`` if it is."""
+        if not math.isfinite(value):
+            return "is not finite"
+        if self.positive and value <= 0:
+            return "must be > 0 (declared positive)"
+        if self.bounds is not None:
+            lo, hi = self.bounds
+            if lo is not None and value < lo:
+                return f"is below its lower bound {lo}"
+            if hi is not None and value > hi:
+                return f"is above its upper bound {hi}"
+        return None
+
+
+@dataclass(frozen=True)
+class Covariate:
+    """A covariate the model reads (``c.NAME``); taken from the dataset column of the same
+    name, or ``default`` when the dataset has no such column."""
+
+    name: str
+    default: float
+    unit: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Output:
+    """An observable: ``fn(t, s, p, c)`` returns its value in ``unit``.
+
+    ``lloq`` is the typical lower limit of quantification (metadata, in ``unit``).
+    """
+
+    name: str
+    unit: str
+    fn: Callable
+    description: str = ""
+    lloq: float | None = None
+
+
+class Named:
+    """Read-only access by name to the entries of a JAX vector (``x.name`` or ``x["name"]``)."""
+
+    __slots__ = ("_index", "_values", "_kind")
+
+    def __init__(self, index: Mapping[str, int], values, kind: str):
+        object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "_values", values)
+        object.__setattr__(self, "_kind", kind)
+
+    def __getattr__(self, name: str):
+        index = object.__getattribute__(self, "_index")
+        try:
+            return object.__getattribute__(self, "_values")[index[name]]
+        except KeyError:
+            kind = object.__getattribute__(self, "_kind")
+            raise AttributeError(
+                f"the model has no {kind} {name!r}; declared {kind}s: {sorted(index)}"
+            ) from None
+
+    __getitem__ = __getattr__
+
+    def __setattr__(self, name, value):
+        raise AttributeError("model values are read-only inside the vector field")
+
+
+ModifierFn = Callable[[Named, Named], object]
+
+
+def _names(items, what: str) -> tuple[str, ...]:
+    names = tuple(item.name for item in items)
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ModelError(f"duplicate {what} names {dupes}; each {what} needs a unique name")
+    return names
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    """An immutable model declaration.
+
+    Parameters
+    ----------
+    name : str
+        Model name (``load_model`` finds bundled models by it).
+    time_unit : str
+        The unit of TIME in datasets and of every rate constant, e.g. ``"h"`` or ``"day"``.
+    states : sequence of State
+        Compartments, in order; NONMEM's CMT numbers count from 1 in this order.
+    params : sequence of Param
+    vector_field : callable ``(t, s, p, c) -> dict[state name, derivative]``
+        Pure JAX. Must return a derivative for every state.
+    outputs : sequence of Output
+    covariates : sequence of Covariate
+    initial : callable ``(p, c) -> dict``, optional
+        Initial amounts; states not returned start at 0. Also the state after a reset (EVID 3/4).
+    bioavailability, lag_time, infusion_rate, infusion_duration : dict[state name, callable]
+        NONMEM's F, ALAG, R and D per compartment, each ``(p, c) -> value``. F defaults to 1
+        and ALAG to 0. R (D) is required for doses with RATE = -1 (-2) into that compartment.
+    linear : bool
+        Declare the vector field affine in the states and independent of time. Enables the
+        exact matrix-exponential solver; checked numerically when the model is built.
+    default_solver : str
+        ``"tsit5"`` (explicit) or ``"kvaerno5"`` (stiff); linear models default to the
+        closed form.
+    """
+
+    name: str
+    time_unit: str
+    states: Sequence[State]
+    params: Sequence[Param]
+    vector_field: Callable
+    outputs: Sequence[Output]
+    covariates: Sequence[Covariate] = ()
+    initial: Callable | None = None
+    bioavailability: Mapping[str, ModifierFn] = field(default_factory=dict)
+    lag_time: Mapping[str, ModifierFn] = field(default_factory=dict)
+    infusion_rate: Mapping[str, ModifierFn] = field(default_factory=dict)
+    infusion_duration: Mapping[str, ModifierFn] = field(default_factory=dict)
+    linear: bool = False
+    default_solver: str = "tsit5"
+    description: str = ""
+    references: Sequence[str] = ()
+
+    def __post_init__(self):
+        for attr in ("states", "params", "outputs", "covariates", "references"):
+            object.__setattr__(self, attr, tuple(getattr(self, attr)))
+        for attr in ("bioavailability", "lag_time", "infusion_rate", "infusion_duration"):
+            object.__setattr__(self, attr, dict(getattr(self, attr)))
+        if not self.states:
+            raise ModelError(f"model {self.name!r} declares no states")
+        self.state_names  # noqa: B018 - property raises on duplicates
+        self.param_names  # noqa: B018
+        self.covariate_names  # noqa: B018
+        self.output_names  # noqa: B018
+        for p in self.params:
+            if p.tag not in VALID_TAGS:
+                raise ModelError(f"parameter {p.name!r}: tag {p.tag!r} is not one of {VALID_TAGS}")
+            why = p.check(float(p.value))
+            if why:
+                raise ModelError(f"parameter {p.name!r}: default {p.value} {why}")
+        for what in ("bioavailability", "lag_time", "infusion_rate", "infusion_duration"):
+            unknown = sorted(set(getattr(self, what)) - set(self.state_names))
+            if unknown:
+                raise ModelError(
+                    f"model {self.name!r}: {what} given for unknown compartment(s) {unknown}; "
+                    f"compartments are {list(self.state_names)}"
+                )
+        if self.default_solver not in ("tsit5", "kvaerno5"):
+            raise ModelError(
+                f"model {self.name!r}: default_solver {self.default_solver!r} is not "
+                "'tsit5' or 'kvaerno5'"
+            )
+        self._check_callables()
+
+    # -- names -----------------------------------------------------------------------------
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return _names(self.states, "state")
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return _names(self.params, "parameter")
+
+    @property
+    def covariate_names(self) -> tuple[str, ...]:
+        return _names(self.covariates, "covariate")
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return _names(self.outputs, "output")
+
+    @property
+    def n_states(self) -> int:
+        return len(self.states)
+
+    def state_index(self, name: str) -> int:
+        return self.state_names.index(name)
+
+    def default_params(self) -> dict[str, float]:
+        """The default value of every parameter."""
+        return {p.name: float(p.value) for p in self.params}
+
+    def default_covariates(self) -> dict[str, float]:
+        return {c.name: float(c.default) for c in self.covariates}
+
+    def units(self) -> dict[str, str]:
+        """Units of every state, parameter, covariate and output, by name."""
+        units = {s.name: s.unit for s in self.states}
+        units.update({p.name: p.unit for p in self.params})
+        units.update({c.name: c.unit for c in self.covariates})
+        units.update({o.name: o.unit for o in self.outputs})
+        return units
+
+    def __repr__(self) -> str:
+        return (
+            f"Model({self.name!r}, time unit {self.time_unit!r}, states={list(self.state_names)}, "
+            f"outputs={list(self.output_names)})"
+        )
+
+    # -- array-level functions used by the engine --------------------------------------------
+    def _named(self, y, p, c):
+        return (
+            Named(_index(self.state_names), y, "state"),
+            Named(_index(self.param_names), p, "parameter"),
+            Named(_index(self.covariate_names), c, "covariate"),
+        )
+
+    def rhs(self, t, y, p, c):
+        """d(state)/dt as a vector, without infusions."""
+        s, pn, cn = self._named(y, p, c)
+        d = self.vector_field(t, s, pn, cn)
+        return jnp.stack([jnp.asarray(d[name], dtype=y.dtype) for name in self.state_names])
+
+    def initial_state(self, p, c):
+        if self.initial is None:
+            return jnp.zeros(self.n_states, dtype=jnp.result_type(p))
+        _, pn, cn = self._named(None, p, c)
+        given = self.initial(pn, cn)
+        return jnp.stack(
+            [jnp.asarray(given.get(name, 0.0), dtype=jnp.result_type(p)) for name in self.state_names]
+        )
+
+    def output_values(self, t, y, p, c):
+        s, pn, cn = self._named(y, p, c)
+        return jnp.stack([jnp.asarray(o.fn(t, s, pn, cn), dtype=y.dtype) for o in self.outputs])
+
+    def dose_modifiers(self, p, c):
+        """F, ALAG, R and D for every compartment, as four vectors (R and D are NaN where the
+        model declares none)."""
+        _, pn, cn = self._named(None, p, c)
+        dtype = jnp.result_type(p)
+
+        def vector(table, default):
+            return jnp.stack(
+                [
+                    jnp.asarray(table[name](pn, cn), dtype=dtype)
+                    if name in table
+                    else jnp.asarray(default, dtype=dtype)
+                    for name in self.state_names
+                ]
+            )
+
+        return (
+            vector(self.bioavailability, 1.0),
+            vector(self.lag_time, 0.0),
+            vector(self.infusion_rate, jnp.nan),
+            vector(self.infusion_duration, jnp.nan),
+        )
+
+    def linear_system(self, p, c):
+        """``(A, b)`` with ``dy/dt = A y + b`` for a model declared linear."""
+        zero = jnp.zeros(self.n_states, dtype=jnp.result_type(p))
+        b = self.rhs(0.0, zero, p, c)
+        a = jax.jacfwd(lambda y: self.rhs(0.0, y, p, c))(zero)
+        return a, b
+
+    # -- validation at construction -----------------------------------------------------------
+    def _check_callables(self):
+        p = jnp.asarray([float(x.value) for x in self.params], dtype=jnp.float64)
+        c = jnp.asarray([float(x.default) for x in self.covariates], dtype=jnp.float64)
+        y = jnp.ones(self.n_states, dtype=jnp.float64)
+        s, pn, cn = self._named(y, p, c)
+        try:
+            d = self.vector_field(0.0, s, pn, cn)
+        except AttributeError as exc:
+            raise ModelError(f"model {self.name!r}: vector field: {exc}") from None
+        if not isinstance(d, Mapping):
+            raise ModelError(
+                f"model {self.name!r}: the vector field must return a dict of derivatives by "
+                f"state name, got {type(d).__name__}"
+            )
+        missing = [n for n in self.state_names if n not in d]
+        extra = sorted(set(d) - set(self.state_names))
+        if missing or extra:
+            raise ModelError(
+                f"model {self.name!r}: the vector field must return exactly one derivative per "
+                f"state; missing {missing}, unknown {extra}"
+            )
+        for label, call in (
+            ("initial", lambda: self.initial_state(p, c)),
+            ("outputs", lambda: self.output_values(0.0, y, p, c)),
+            ("dose modifiers", lambda: self.dose_modifiers(p, c)),
+        ):
+            try:
+                call()
+            except AttributeError as exc:
+                raise ModelError(f"model {self.name!r}: {label}: {exc}") from None
+        if self.initial is not None:
+            unknown = sorted(set(self.initial(pn, cn)) - set(self.state_names))
+            if unknown:
+                raise ModelError(f"model {self.name!r}: initial() sets unknown states {unknown}")
+        if self.linear:
+            self._check_linear(p, c)
+
+    def _check_linear(self, p, c):
+        a, b = self.linear_system(p, c)
+        rng = np.random.default_rng(0)
+        for _ in range(3):
+            y = jnp.asarray(rng.uniform(0.1, 10.0, self.n_states))
+            t = float(rng.uniform(0.0, 100.0))
+            exact = np.asarray(self.rhs(t, y, p, c))
+            affine = np.asarray(a @ y + b)
+            if not np.allclose(exact, affine, rtol=1e-9, atol=1e-12 * (1 + np.abs(exact).max())):
+                raise ModelError(
+                    f"model {self.name!r} is declared linear=True but its vector field is not "
+                    "affine in the states and time-invariant; drop linear=True to use the ODE "
+                    "solver"
+                )
+
+
+def _index(names: tuple[str, ...]) -> dict[str, int]:
+    return {n: i for i, n in enumerate(names)}
