@@ -1,0 +1,92 @@
+"""Bad input gets a clear error, before compilation, naming the row/parameter and the fix."""
+
+import numpy as np
+import pytest
+
+import cellpkpd as cp
+from conftest import table
+from models import STIFF
+
+ORAL = "pk_1cmt_oral"
+
+
+def dose(cmt="1", rate="0"):
+    return table(f"""
+        ID,TIME,AMT,CMT,RATE,EVID
+        1,0,100,1,0,1
+        2,0,100,{cmt},{rate},1
+    """)
+
+
+def test_unknown_compartment_name_names_row_and_choices():
+    with pytest.raises(cp.DataError) as err:
+        cp.simulate(ORAL, dose(cmt="gut"), times=[1.0])
+    problem = err.value.problems[0]
+    assert (problem.row, problem.column) == (2, "CMT")
+    assert "'gut'" in str(err.value) and "depot" in str(err.value)
+
+
+@pytest.mark.parametrize("cmt", ["3", "0", "1.5"])
+def test_compartment_number_out_of_range(cmt):
+    with pytest.raises(cp.DataError, match=r"row 2, column CMT: CMT .* is not a compartment"):
+        cp.simulate(ORAL, dose(cmt=cmt), times=[1.0])
+
+
+def test_compartment_by_name_is_accepted():
+    by_name = cp.simulate(ORAL, dose(cmt="central"), times=[1.0])
+    by_number = cp.simulate(ORAL, dose(cmt="2"), times=[1.0])
+    np.testing.assert_array_equal(by_name["cp"].values, by_number["cp"].values)
+
+
+def test_modeled_rate_without_model_rate_is_a_data_error():
+    with pytest.raises(cp.DataError, match=r"row 2, column RATE: RATE=-1 .* infusion_rate"):
+        cp.simulate(ORAL, dose(rate="-1"), times=[1.0])
+
+
+def test_unknown_parameter():
+    with pytest.raises(cp.ParameterError, match=r"no parameter\(s\) \['CL'\].*'cl'"):
+        cp.simulate(ORAL, dose(), {"CL": 1.0}, times=[1.0])
+
+
+@pytest.mark.parametrize("value,why", [(np.nan, "is not finite"), (np.inf, "is not finite"),
+                                       (0.0, "must be > 0"), (-1.0, "must be > 0")])
+def test_bad_parameter_value_names_parameter_and_subject(value, why):
+    with pytest.raises(cp.ParameterError, match=rf"'v' = .* for subject 2 {why}"):
+        cp.simulate(ORAL, dose(), {"v": np.array([20.0, value])}, times=[1.0])
+
+
+def test_parameter_array_of_wrong_length():
+    with pytest.raises(cp.ParameterError, match="one value per subject"):
+        cp.simulate(ORAL, dose(), {"cl": np.ones(3)}, times=[1.0])
+
+
+def test_failed_solve_raises_and_names_the_subject():
+    data = table("""
+        ID,TIME,AMT,CMT,EVID
+        42,0,100,1,1
+    """)
+    with pytest.raises(cp.SolverError, match="subject 42: the ODE solver failed"):
+        cp.simulate(STIFF, data, times=[1.0, 10.0], solver=cp.Solver(method="tsit5", max_steps=50))
+
+
+def test_stiff_method_solves_the_stiff_model():
+    data = table("""
+        ID,TIME,AMT,CMT,EVID
+        1,0,100,2,1
+    """)
+    sim = cp.simulate(STIFF, data, times=[1.0, 10.0], solver=cp.Solver(method="kvaerno5"))
+    # fast tracks slow (quasi steady state), which decays at 0.1/h.
+    np.testing.assert_allclose(sim["fast"].values[0], 100 * np.exp(-0.1 * np.array([1, 10])),
+                               rtol=1e-5)
+
+
+def test_closed_form_on_a_nonlinear_model_is_refused():
+    with pytest.raises(ValueError, match="needs a linear model"):
+        cp.simulate(STIFF, dose(), times=[1.0], solver=cp.Solver(method="closed_form"))
+
+
+def test_solver_arguments_are_checked():
+    with pytest.raises(ValueError, match="method='rk4'"):
+        cp.Solver(method="rk4")
+    with pytest.raises(ValueError, match="rtol"):
+        cp.Solver(rtol=0)
