@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import cellpkpd as cp
+
 from conftest import table
 
 SOLVERS = [cp.Solver(method="closed_form"), cp.Solver(method="tsit5", rtol=1e-11, atol=1e-12)]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import cellpkpd as cp
+
 from conftest import table
 from models import ORAL_MODIFIERS, ORAL_MODIFIERS_ODE
 

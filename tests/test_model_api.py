@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import cellpkpd as cp
+
 from conftest import DATA
 
 

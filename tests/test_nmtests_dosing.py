@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 import cellpkpd as cp
+
 from conftest import DATA
 
 NM = DATA / "nmtests"
@@ -25,7 +26,8 @@ def test_all_29_scenarios_present():
     assert sorted(pd.read_csv(NM / "1001.csv")["ID"].unique()) == list(range(1, 30))
 
 
-@pytest.mark.parametrize("scenario", list(SCENARIOS.itertuples()), ids=lambda s: f"{s.ID}-{s.descr}")
+@pytest.mark.parametrize("scenario", list(SCENARIOS.itertuples()),
+                         ids=lambda s: f"{s.ID}-{s.descr}")
 def test_scenario_matches_nonmem(predictions, scenario):
     rows = predictions[predictions.ID == scenario.ID]
     assert len(rows) == 131

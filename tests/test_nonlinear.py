@@ -5,6 +5,7 @@ import pytest
 from scipy.integrate import solve_ivp
 
 import cellpkpd as cp
+
 from conftest import table
 from models import MICHAELIS_MENTEN
 
@@ -66,6 +67,7 @@ def test_no_steady_state_is_reported_not_returned():
         ID,TIME,AMT,CMT,II,SS,EVID
         7,0,150,1,12,1,1
     """)
-    with pytest.raises(cp.SolverError, match="subject 7: .*steady-state iteration did not converge"):
+    with pytest.raises(cp.SolverError,
+                       match="subject 7: .*steady-state iteration did not converge"):
         cp.simulate(MICHAELIS_MENTEN, data, P, times=[1.0],
                     solver=cp.Solver(method="tsit5", rtol=1e-11, atol=1e-11))

@@ -3,6 +3,7 @@
 import numpy as np
 
 import cellpkpd as cp
+
 from conftest import DATA
 
 

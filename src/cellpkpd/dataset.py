@@ -203,21 +203,29 @@ def _validate(raw: pd.DataFrame, source: str | None, covariate_fill: str | None)
 
     covariate_columns = tuple(c for c in raw.columns if c not in RESERVED and c != "ROW")
     for col in covariate_columns:
-        table[col] = _numeric_column(raw, col, problems, allow_missing=True)
+        table[col] = _numeric_column(raw, col, problems)
 
-    if problems:
-        raise DataError(problems, source)
-
+    # Unparseable values are NaN from here on; keep checking so that every problem is listed,
+    # reporting each (row, column) once.
     _infer_evid_mdv(table)
     problems += _check_records(table)
     problems += _fill_covariates(table, covariate_columns, covariate_fill)
     if problems:
-        raise DataError(problems, source)
+        raise DataError(_first_per_cell(problems), source)
     return Dataset(table=table.reset_index(drop=True), covariate_columns=covariate_columns,
                    source=source)
 
 
-def _numeric_column(raw, col, problems, allow_missing=True) -> np.ndarray:
+def _first_per_cell(problems: list[DataProblem]) -> list[DataProblem]:
+    seen, kept = set(), []
+    for p in problems:
+        if (p.row, p.column) not in seen:
+            seen.add((p.row, p.column))
+            kept.append(p)
+    return kept
+
+
+def _numeric_column(raw, col, problems) -> np.ndarray:
     out = np.full(len(raw), np.nan)
     for k, (row, value) in enumerate(zip(raw["ROW"], raw[col], strict=True)):
         if _is_missing(value):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from .errors import ModelError
@@ -47,7 +47,7 @@ def load_model(name_or_path) -> Model:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_file(path: Path) -> Model:
     spec = importlib.util.spec_from_file_location(f"cellpkpd_model_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)

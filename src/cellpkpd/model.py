@@ -285,9 +285,9 @@ class Model:
             return jnp.zeros(self.n_states, dtype=jnp.result_type(p))
         _, pn, cn = self._named(None, p, c)
         given = self.initial(pn, cn)
-        return jnp.stack(
-            [jnp.asarray(given.get(name, 0.0), dtype=jnp.result_type(p)) for name in self.state_names]
-        )
+        dtype = jnp.result_type(p)
+        values = [jnp.asarray(given.get(name, 0.0), dtype=dtype) for name in self.state_names]
+        return jnp.stack(values)
 
     def output_values(self, t, y, p, c):
         s, pn, cn = self._named(y, p, c)
