@@ -12,6 +12,7 @@ Infusions are not part of the vector field: the event engine adds their rate.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -377,5 +378,6 @@ class Model:
                 )
 
 
+@functools.lru_cache(maxsize=256)
 def _index(names: tuple[str, ...]) -> dict[str, int]:
     return {n: i for i, n in enumerate(names)}

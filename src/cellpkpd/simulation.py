@@ -41,11 +41,15 @@ class Problem:
     def ids(self) -> tuple:
         return self.events.ids
 
+    @property
+    def compiled(self):
+        """The jitted batch solver ``(theta, arrays) -> (outputs, states, status)``."""
+        return engine.batch_solver(self.model, self.solver, self.events.n_overlap,
+                                   self.events.has_periodic_ss, self.events.has_constant_ss)
+
     def solve(self, theta):
-        fn = engine.batch_solver(self.model, self.solver, self.events.n_overlap,
-                                 self.events.has_periodic_ss, self.events.has_constant_ss)
         arrays = {k: jnp.asarray(v) for k, v in self.events.arrays.items()}
-        return fn(jnp.asarray(theta, dtype=jnp.float64), arrays)
+        return self.compiled(jnp.asarray(theta, dtype=jnp.float64), arrays)
 
     def parameters(self, params: Mapping | None = None) -> np.ndarray:
         """Validated ``(n_subjects, n_params)`` matrix from a name -> value(s) mapping."""
@@ -169,8 +173,7 @@ def _solve_chunked(prob: Problem, theta: np.ndarray, chunk_size: int):
         return jax.device_get(prob.solve(theta))
     results = []
     arrays = prob.events.arrays
-    fn = engine.batch_solver(prob.model, prob.solver, prob.events.n_overlap,
-                             prob.events.has_periodic_ss, prob.events.has_constant_ss)
+    fn = prob.compiled
     for start in range(0, n, chunk_size):
         index = np.arange(start, start + chunk_size)
         index = np.where(index < n, index, start)  # pad the last chunk: same shape, no recompile
