@@ -5,7 +5,8 @@ import jax as _jax
 # float64 everywhere: PK amounts span many orders of magnitude and gradients feed samplers.
 _jax.config.update("jax_enable_x64", True)
 
-from .dataset import Dataset, read_nonmem  # noqa: E402
+from . import regimens  # noqa: E402
+from .dataset import Dataset  # noqa: E402
 from .errors import (  # noqa: E402
     CellpkpdError,
     DataError,
@@ -16,13 +17,16 @@ from .errors import (  # noqa: E402
 )
 from .loading import bundled_models, load_model  # noqa: E402
 from .model import Covariate, Model, Output, Param, State  # noqa: E402
+from .nonmem import read_nonmem  # noqa: E402
+from .regimens import Dose, Regimen, bsa, population_table, regimen  # noqa: E402
 from .simulation import Problem, predict_rows, problem, simulate  # noqa: E402
 from .solver import Solver  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CellpkpdError", "Covariate", "DataError", "DataProblem", "Dataset", "Model", "ModelError",
-    "Output", "Param", "ParameterError", "Problem", "Solver", "SolverError", "State",
-    "bundled_models", "load_model", "predict_rows", "problem", "read_nonmem", "simulate",
+    "CellpkpdError", "Covariate", "DataError", "DataProblem", "Dataset", "Dose", "Model",
+    "ModelError", "Output", "Param", "ParameterError", "Problem", "Regimen", "Solver",
+    "SolverError", "State", "bsa", "bundled_models", "load_model", "population_table",
+    "predict_rows", "problem", "read_nonmem", "regimen", "regimens", "simulate",
 ]  # fmt: skip

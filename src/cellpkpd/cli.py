@@ -65,7 +65,7 @@ def cmd_check_data(args) -> int:
     except cp.DataError as err:
         print(err)
         return 1
-    print(f"{args.file}: OK - {data}")
+    print(f"{args.file}: OK\n{data.summary()}")
     return 0
 
 

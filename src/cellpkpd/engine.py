@@ -49,11 +49,13 @@ def describe_status(code: int) -> str:
     return "; ".join(msg for bit, msg in STATUS_MESSAGES.items() if code & bit)
 
 
-def _dose_quantities(model, p, cov, cmt, amt, rate):
-    """Actual start time offset (lag), amount F*AMT, infusion rate and duration of doses."""
+def _dose_quantities(model, p, cov, cmt, amt, rate, data_dur):
+    """Actual start time offset (lag), amount F*AMT, infusion rate and duration of doses.
+    A duration given in the data (DUR) takes the place of the model's D."""
     f, lag, r_mod, d_mod = jax.vmap(lambda c: model.dose_modifiers(p, c))(cov)
     pick = lambda m: jnp.take_along_axis(m, cmt[:, None], axis=1)[:, 0]  # noqa: E731
     f, lag, r_mod, d_mod = pick(f), pick(lag), pick(r_mod), pick(d_mod)
+    d_mod = jnp.where(data_dur > 0, data_dur, d_mod)
     amt_f = f * amt
     is_inf = rate != 0
     r_inf, dur = infusion_rate_and_duration(amt_f, rate, r_mod, d_mod)
@@ -70,7 +72,8 @@ def solve_subject(model, solver, n_overlap, has_periodic, has_constant, p, ev):
 
     # Doses.
     _, lag, _, _, amt_f, is_inf, r_inf, dur, bad = _dose_quantities(
-        model, p, ev["dose_cov"], ev["dose_cmt"], ev["dose_amt"], ev["dose_rate"])
+        model, p, ev["dose_cov"], ev["dose_cmt"], ev["dose_amt"], ev["dose_rate"],
+        ev["dose_dur"])
     dose_valid = ev["dose_valid"]
     status |= jnp.where(jnp.any(dose_valid & bad), BAD_MODELED_INFUSION, 0)
     start = ev["dose_time"] + lag
@@ -80,7 +83,7 @@ def solve_subject(model, solver, n_overlap, has_periodic, has_constant, p, ev):
     if n_ss:
         flow_fwd = make_flow(model, solver, forward_mode=True)
         f_s, lag_s, rm_s, dm_s, *_ = _dose_quantities(
-            model, p, ev["ss_cov"], ev["ss_cmt"], ev["ss_amt"], ev["ss_rate"])
+            model, p, ev["ss_cov"], ev["ss_cmt"], ev["ss_amt"], ev["ss_rate"], ev["ss_dur"])
         ss_one = functools.partial(steady_state, model, flow, flow_fwd, solver,
                                    n_overlap=n_overlap, has_periodic=has_periodic,
                                    has_constant=has_constant)

@@ -22,6 +22,7 @@ from .dataset import Dataset
 from .errors import DataError, DataProblem
 
 DEFAULT_MODELED_OVERLAP = 8
+MAX_SS_OVERLAP = 1000
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,8 +45,11 @@ class EventTable:
 
 
 def resolve_cmt(model, value, row: int, problems: list[DataProblem]) -> int:
-    """0-based state index of a CMT value (1-based number or state name)."""
+    """0-based state index of a CMT value (1-based number or state name; missing: the first
+    compartment)."""
     names = model.state_names
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return 0  # NONMEM's default dose compartment: the first
     if isinstance(value, str):
         if value in names:
             return names.index(value)
@@ -145,6 +149,9 @@ def _subject(model, sid, rows, grid, rule, problems) -> dict:
     evid = rows["EVID"].to_numpy(dtype=int)
     amt = rows["AMT"].to_numpy(dtype=float)
     rate = rows["RATE"].to_numpy(dtype=float)
+    data_dur = rows["DUR"].to_numpy(dtype=float) if "DUR" in rows else np.zeros(n_rows)
+    # A DUR item is an infusion of given duration: NONMEM's RATE=-2 with D from the data.
+    rate = np.where(data_dur > 0, -2.0, rate)
     addl = rows["ADDL"].to_numpy(dtype=float).astype(int)
     ii = rows["II"].to_numpy(dtype=float)
     ss = rows["SS"].to_numpy(dtype=float).astype(int)
@@ -177,7 +184,7 @@ def _subject(model, sid, rows, grid, rule, problems) -> dict:
                 f"no infusion_rate for compartment {state!r}",
                 "give the rate in RATE, or declare infusion_rate in the model", int(row_no[k]),
                 "RATE"))
-        if rate[k] == -2 and state not in model.infusion_duration:
+        if rate[k] == -2 and data_dur[k] <= 0 and state not in model.infusion_duration:
             problems.append(DataProblem(
                 f"RATE=-2 asks for a modeled infusion duration, but model {model.name!r} "
                 f"declares no infusion_duration for compartment {state!r}",
@@ -186,12 +193,20 @@ def _subject(model, sid, rows, grid, rule, problems) -> dict:
         constant = ss[k] > 0 and amt[k] == 0 and rate[k] > 0
         if ss[k] > 0:
             ss_slots.append(dict(time=engine_time[k], cmt=cmt, amt=amt[k], rate=rate[k],
-                                 ii=ii[k], mode=ss[k], key=4 * k + 1, epoch=epoch[k],
-                                 cov=cov[k]))
+                                 dur=data_dur[k], ii=ii[k], mode=ss[k], key=4 * k + 1,
+                                 epoch=epoch[k], cov=cov[k]))
             has_constant |= constant
             has_periodic |= not constant
-            if rate[k] > 0 and not constant:
-                overlap_hint.append(math.ceil(2 * amt[k] / (rate[k] * ii[k])) + 1)
+            if not constant and (rate[k] > 0 or data_dur[k] > 0):
+                with np.errstate(over="ignore", divide="ignore"):
+                    spans = (data_dur[k] if data_dur[k] > 0 else amt[k] / rate[k]) / ii[k]
+                if not np.isfinite(spans) or spans > MAX_SS_OVERLAP:
+                    problems.append(DataProblem(
+                        f"this steady-state infusion lasts {spans:.3g} dosing intervals (over "
+                        f"{MAX_SS_OVERLAP})", "check AMT, RATE/DUR and II", int(row_no[k]),
+                        "II"))
+                    spans = 0.0
+                overlap_hint.append(math.ceil(2 * spans) + 1)
             elif rate[k] < 0:
                 overlap_hint.append(DEFAULT_MODELED_OVERLAP)
         n_doses = addl[k] + 1 if ii[k] > 0 else 1
@@ -203,7 +218,8 @@ def _subject(model, sid, rows, grid, rule, problems) -> dict:
             if j == 0 and constant:
                 continue  # the infusion runs from the SS set-up on; no separate dose event
             doses.append(dict(time=dose_times[j], cmt=cmt, amt=amt[k], rate=rate[k],
-                              key=4 * k + 2, epoch=epoch[k], cov=cov[which[j]]))
+                              dur=data_dur[k], key=4 * k + 2, epoch=epoch[k],
+                              cov=cov[which[j]]))
 
     grid_cov_index = _lookup(engine_time, grid, rule)
     rec_time = np.concatenate([engine_time, grid])
@@ -252,8 +268,9 @@ def _pad(subjects, cov_defaults) -> dict[str, np.ndarray]:
         "_rec_row": full((n_s, n_r), -1, np.int64), "_rec_grid": full((n_s, n_r), -1, np.int64),
         "_rec_time_data": full((n_s, n_r), np.nan),
     }
-    dose_fields = dict(time=0.0, cmt=0, amt=0.0, rate=0.0, key=0, epoch=0)
-    ss_fields = dict(time=0.0, cmt=0, amt=0.0, rate=0.0, ii=1.0, mode=1, key=0, epoch=0)
+    dose_fields = dict(time=0.0, cmt=0, amt=0.0, rate=0.0, dur=0.0, key=0, epoch=0)
+    ss_fields = dict(time=0.0, cmt=0, amt=0.0, rate=0.0, dur=0.0, ii=1.0, mode=1, key=0,
+                     epoch=0)
     for prefix, fields, n in (("dose", dose_fields, n_d), ("ss", ss_fields, n_ss)):
         for name, fill in fields.items():
             dtype = np.int64 if isinstance(fill, int) else float

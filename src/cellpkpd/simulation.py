@@ -13,10 +13,11 @@ import pandas as pd
 import xarray as xr
 
 from . import engine
-from .dataset import Dataset, read_nonmem
+from .dataset import Dataset
 from .errors import DataError, DataProblem, SolverError
 from .events import EventTable, build_events
 from .model import Model
+from .nonmem import read_nonmem
 from .params import parameter_matrix
 from .solver import Solver
 
@@ -130,8 +131,9 @@ def simulate(model, data, params: Mapping | None = None, *, times=None,
         Parameter name -> scalar (every subject) or array of one value per subject, in subject
         order (``Dataset.subjects``). Missing parameters take the model's defaults.
     times : array, optional
-        Output times, in the model's time unit. Default: the sorted union of the observation
-        records' times. Values at a time shared with a dose are taken after the dose.
+        Output times, in the model's time unit. Default: the sorted union of the times of the
+        observation records (EVID 0, with or without a DV). Values at a time shared with a
+        dose are taken after the dose.
     solver : Solver, optional
     states : bool
         Also return the state amounts.
@@ -154,10 +156,10 @@ def simulate(model, data, params: Mapping | None = None, *, times=None,
     dataset = read_nonmem(data)
     if times is None:
         table = dataset.table
-        obs = table.loc[(table.EVID == 0) & (table.MDV == 0), "TIME"].to_numpy()
+        obs = table.loc[table.EVID == 0, "TIME"].to_numpy()  # observed and planned samples
         if obs.size == 0:
             raise DataError(DataProblem(
-                "the dataset has no observation records to define output times",
+                "the dataset has no observation (EVID 0) records to define output times",
                 "pass times=[...] to simulate"), dataset.source)
         times = np.unique(obs)
     prob = problem(model, dataset, times=times, solver=solver, covariates=covariates)
