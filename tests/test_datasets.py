@@ -191,3 +191,14 @@ def test_dur_is_a_duration_and_f_changes_the_rate():
                                rtol=1e-10)
     with pytest.raises(cp.DataError, match="both RATE and DUR"):
         cp.read_nonmem(io.StringIO("ID,TIME,AMT,EVID,CMT,DUR,RATE\n1,0,100,1,1,2,5\n"))
+
+
+def test_dvid_is_checked_when_a_model_meets_the_data():
+    data = cp.read_nonmem(table("""
+        ID,TIME,AMT,EVID,DV,DVID
+        1,0,100,1,.,.
+        1,1,0,0,2,cp
+        1,2,0,0,2,auc
+    """))
+    with pytest.raises(cp.DataError, match=r"row 3, column DVID: DVID 'auc' names no output"):
+        cp.simulate("pk_1cmt_oral", data)

@@ -20,6 +20,7 @@ import numpy as np
 
 from .dataset import Dataset
 from .errors import DataError, DataProblem
+from .nonmem import check_dvid
 
 DEFAULT_MODELED_OVERLAP = 8
 MAX_SS_OVERLAP = 1000
@@ -111,7 +112,7 @@ def build_events(model, dataset: Dataset, *, grid=None, covariates: str = "nocb"
     if covariates not in ("nocb", "locf"):
         raise ValueError(f"covariates must be 'nocb' or 'locf', got {covariates!r}")
     grid = np.asarray([] if grid is None else grid, dtype=float)
-    problems: list[DataProblem] = []
+    problems: list[DataProblem] = check_dvid(dataset.table, model.output_names)
     per_subject = []
     for sid, rows in dataset.subject_tables():
         per_subject.append(_subject(model, sid, rows, grid, covariates, problems))

@@ -351,19 +351,7 @@ def _check_records(table: pd.DataFrame, outputs) -> list[DataProblem]:
     flag((evid == 0) & (col["MDV"] == 0) & table["DV"].isna().to_numpy(),
          "an observation (EVID=0, MDV=0) has no DV", "give the DV, or set MDV=1", "DV")
     if outputs is not None:
-        dvid = table["DVID"].to_numpy()
-        known = set(outputs)
-        for k in np.flatnonzero(~pd.isna(table["DVID"]).to_numpy()):
-            value = dvid[k]
-            if isinstance(value, str) and value not in known:
-                problems.append(DataProblem(
-                    f"DVID {value!r} names no output of the model",
-                    f"use one of {sorted(known)}", int(rows[k]), "DVID"))
-            elif not isinstance(value, str) and not 1 <= value <= len(outputs):
-                problems.append(DataProblem(
-                    f"DVID {value} names no output (the model has {len(outputs)})",
-                    f"use 1-{len(outputs)}, an output name, or a dvid_map", int(rows[k]),
-                    "DVID"))
+        problems += check_dvid(table, outputs)
 
     # Subjects must be contiguous; time must not go backwards except across a reset.
     ids, time = col["ID"], col["TIME"]
@@ -381,6 +369,25 @@ def _check_records(table: pd.DataFrame, outputs) -> list[DataProblem]:
             f"TIME goes backwards ({time[k - 1]} then {time[k]})",
             "sort the subject's records by time, or start a new period with EVID 3 or 4",
             int(rows[k]), "TIME"))
+    return problems
+
+
+def check_dvid(table: pd.DataFrame, outputs) -> list[DataProblem]:
+    """Every DVID must name an output: by name, or by 1-based number."""
+    problems = []
+    outputs = list(outputs)
+    dvid, rows = table["DVID"].to_numpy(), table["ROW"].to_numpy()
+    for k in np.flatnonzero(~pd.isna(table["DVID"]).to_numpy()):
+        value = dvid[k]
+        if isinstance(value, str):
+            if value not in outputs:
+                problems.append(DataProblem(
+                    f"DVID {value!r} names no output of the model",
+                    f"use one of {outputs}", int(rows[k]), "DVID"))
+        elif not 1 <= value <= len(outputs):
+            problems.append(DataProblem(
+                f"DVID {value} names no output (the model has {len(outputs)})",
+                f"use 1-{len(outputs)}, an output name, or a dvid_map", int(rows[k]), "DVID"))
     return problems
 
 
