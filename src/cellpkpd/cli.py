@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_path
+
 
 def _parse_params(items: list[str]) -> dict[str, float]:
     params = {}
@@ -34,22 +36,20 @@ def _parse_times(text: str | None):
 def cmd_simulate(args) -> int:
     import cellpkpd as cp
 
-    sim = cp.simulate(args.model, args.data, _parse_params(args.param),
+    dataset = cp.read_nonmem(args.data)
+    sim = cp.simulate(args.model, dataset, _parse_params(args.param),
                       times=_parse_times(args.times), states=args.states)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".partial")
-    if out.suffix == ".nc":
-        sim.to_netcdf(tmp)
-    else:
-        sim.to_dataframe().reset_index().to_csv(tmp, index=False)
-    tmp.replace(out)  # atomic: never a half-written file
+    with atomic_path(out) as tmp:
+        if out.suffix == ".nc":
+            sim.to_netcdf(tmp)
+        else:
+            sim.to_dataframe().reset_index().to_csv(tmp, index=False)
     print(f"wrote {out} ({sim.sizes['id']} subjects x {sim.sizes['time']} times; outputs "
           f"{[v for v in sim.data_vars]}; time in {sim.attrs['time_unit']})")
     if args.plot:
         from .plots import plot_individuals
 
-        dataset = cp.read_nonmem(args.data)
         path = plot_individuals(sim, dataset, args.plot)
         print(f"wrote {path}")
     return 0

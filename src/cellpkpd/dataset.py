@@ -5,12 +5,13 @@ Reading and validation live in `nonmem.py` (``read_nonmem``).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .atomic import atomic_path
 
 #: Column order when writing; optional items are written only when the dataset has them.
 CORE_ITEMS = ("ID", "TIME", "EVID", "MDV", "AMT", "CMT", "RATE", "ADDL", "II", "SS", "DV")
@@ -133,11 +134,9 @@ class Dataset:
         columns = [c for c in CORE_ITEMS if c in frame]
         columns += [c for c in OPTIONAL_ITEMS if c in self.items and c in frame]
         columns += list(self.covariate_columns)
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.partial")
-        frame[columns].to_csv(tmp, index=False, na_rep=".")
-        os.replace(tmp, path)
-        return path
+        with atomic_path(path) as tmp:
+            frame[columns].to_csv(tmp, index=False, na_rep=".")
+        return Path(path)
 
     def equals(self, other: Dataset) -> bool:
         """Same records, values, covariates and encodings (source row numbers aside)."""
@@ -146,10 +145,9 @@ class Dataset:
         if set(self.covariate_columns) != set(other.covariate_columns):
             return False
         a, b = self.to_dataframe(), other.to_dataframe()
-        columns = sorted(set(a.columns) & set(b.columns))
         if set(a.columns) != set(b.columns) or len(a) != len(b):
             return False
-        return all(_same(a[c], b[c]) for c in columns)
+        return all(_same(a[c], b[c]) for c in a.columns)
 
 
 def _same(x: pd.Series, y: pd.Series) -> bool:

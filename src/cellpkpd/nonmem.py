@@ -217,8 +217,6 @@ def _validate(raw, source, covariate_fill, dvid_map, outputs) -> Dataset:
                   or (c == "BLQ" and "CENS" in raw.columns)
                   or (c == "LLOQ" and "LIMIT" in raw.columns))
     table = table.drop(columns=[c for c in ("CENS", "LIMIT") if c in table])
-    if "OCC" not in raw.columns and "OCC" in table:
-        table = table.drop(columns=["OCC"])
     return Dataset(table=table, covariate_columns=covariate_columns, source=source,
                    encodings=encodings, items=items)
 

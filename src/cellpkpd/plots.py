@@ -5,21 +5,21 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from .atomic import atomic_path
+
 
 def plot_individuals(sim, dataset, path, output: str | None = None, log: bool = False):
     """One panel per subject: the simulated ``output`` (default: the first) as a line, the
     observations as points. Written atomically to ``path`` (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure renders without pyplot, so a notebook's backend is left alone.
+    from matplotlib.figure import Figure
 
     output = output or next(iter(sim.data_vars))
     ids = list(sim["id"].values)
     cols = min(4, len(ids))
     rows = math.ceil(len(ids) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), sharex=True,
-                             squeeze=False)
+    fig = Figure(figsize=(3.2 * cols, 2.6 * rows))
+    axes = fig.subplots(rows, cols, sharex=True, squeeze=False)
     unit = sim[output].attrs.get("units", "")
     t_unit = sim["time"].attrs.get("units", "")
     table = dataset.table
@@ -41,10 +41,6 @@ def plot_individuals(sim, dataset, path, output: str | None = None, log: bool = 
     fig.suptitle(f"{sim.attrs.get('model', '')}: simulated {output} by subject, with observations",
                  fontsize=11)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".partial.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    return Path(path)
