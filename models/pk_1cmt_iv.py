@@ -1,22 +1,6 @@
-"""One-compartment model, intravenous dosing (nlmixr2 naming)."""
+"""One compartment, intravenous dosing, linear elimination (nlmixr2 naming). Time unit: h."""
 
-from cellpkpd import Model, Output, Param, State
+from cellpkpd.blocks import compose, linear_pk
 
-
-def vector_field(t, s, p, c):
-    return {"central": -p.cl / p.v * s.central}
-
-
-model = Model(
-    name="pk_1cmt_iv",
-    time_unit="h",
-    description="One compartment, intravenous bolus or infusion, linear elimination.",
-    states=[State("central", "mg", "central compartment (CMT 1)")],
-    params=[
-        Param("cl", 1.0, "L/h", "clearance"),
-        Param("v", 20.0, "L", "volume of distribution"),
-    ],
-    vector_field=vector_field,
-    outputs=[Output("cp", "mg/L", lambda t, s, p, c: s.central / p.v, "plasma concentration")],
-    linear=True,
-)
+model = compose("pk_1cmt_iv", "h", [linear_pk(1)], linear=True,
+                description="One compartment, intravenous dosing, linear elimination (nlmixr2 naming).")

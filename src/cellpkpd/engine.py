@@ -42,7 +42,7 @@ STATUS_MESSAGES = {
 }
 
 # Event actions.
-_RECORD, _RESET, _SS, _BOLUS, _RATE = 0, 1, 2, 3, 4
+_RECORD, _RESET, _SS, _BOLUS, _RATE, _SWITCH = 0, 1, 2, 3, 4, 5
 
 
 def describe_status(code: int) -> str:
@@ -111,6 +111,7 @@ def solve_subject(model, solver, n_overlap, has_periodic, has_constant, p, ev):
     zeros_i = lambda m: jnp.zeros((m,), jnp.int64)  # noqa: E731
 
     ss_cmt_rep = jnp.repeat(ev["ss_cmt"], k_over) if n_ss else zeros_i(0)
+    sw = _switch_rows(model, p, ev, start, dose_valid)
     table = {
         "time": jnp.concatenate([
             ev["rec_time"], ev["ss_time"], start, start + dur, ss_end_t.reshape(-1)]),
@@ -142,6 +143,8 @@ def solve_subject(model, solver, n_overlap, has_periodic, has_constant, p, ev):
             jnp.arange(n_rec, dtype=jnp.int64), -jnp.ones(n_ss + 2 * n_dose + n_ss * k_over,
                                                           jnp.int64)]),
     }
+    table = {k: jnp.concatenate([v, sw[k]]) for k, v in table.items()}
+
     # Events after the last record change nothing we report.
     valid = table["valid"] & (table["time"] <= ev["t_end"])
     sort_time = jnp.where(valid, table["time"], jnp.inf)
@@ -153,10 +156,13 @@ def solve_subject(model, solver, n_overlap, has_periodic, has_constant, p, ev):
     rec_has_cov = ev["rec_has_cov"]
     states = jnp.arange(n)
 
+    n_sw = len(model.switches)
+    switch_ids = jnp.arange(n_sw)
+
     def step(carry, e):
-        t, y, r, c, epoch, st = carry
+        t, y, r, c, w, epoch, st = carry
         t1 = jnp.where(e["valid"], e["time"], t)
-        y, ok = flow(y, t, t1, r, p, c)
+        y, ok = flow(y, t, t1, r, p, jnp.concatenate([c, w]))
         st = st | jnp.where(ok, 0, ODE_FAILED)
         sets_epoch = e["valid"] & (
             (e["action"] == _RESET) | ((e["action"] == _SS) & (ss_mode[e["slot"]] == 1)))
@@ -167,6 +173,9 @@ def solve_subject(model, solver, n_overlap, has_periodic, has_constant, p, ev):
         reset = active & (e["action"] == _RESET)
         y = jnp.where(reset, model.initial_state(p, cov_own[rec]), y)
         r = jnp.where(reset, 0.0, r)
+        w = jnp.where(reset, 0.0, w)
+        hit = active & (e["action"] == _SWITCH) & (switch_ids == e["slot"])
+        w = jnp.where(hit, e["value"], w)
 
         ss = active & (e["action"] == _SS)
         replace = ss_mode[e["slot"]] == 1
@@ -178,20 +187,65 @@ def solve_subject(model, solver, n_overlap, has_periodic, has_constant, p, ev):
         r = r + jnp.where(active & (e["action"] == _RATE), e["value"], 0.0) * onehot
         takes_cov = e["valid"] & (e["rec"] >= 0) & rec_has_cov[rec]
         c = jnp.where(takes_cov, cov_after[rec], c)
-        return (t1, y, r, c, epoch, st), y
+        return (t1, y, r, c, w, epoch, st), (y, w)
 
     y0 = model.initial_state(p, ev["cov0"])
     t0 = jnp.min(jnp.where(ev["rec_valid"], ev["rec_time"], jnp.inf))
-    carry0 = (t0, y0, jnp.zeros(n, dtype), ev["cov0"], jnp.int64(0), jnp.int32(0))
-    (_, _, _, _, _, scan_status), ys = jax.lax.scan(step, carry0, table)
+    carry0 = (t0, y0, jnp.zeros(n, dtype), ev["cov0"], jnp.zeros(n_sw, dtype), jnp.int64(0),
+              jnp.int32(0))
+    (*_, scan_status), (ys, ws) = jax.lax.scan(step, carry0, table)
     status |= scan_status
 
     position = jnp.argsort(order)[:n_rec]
     y_rec = ys[position]
-    out = jax.vmap(lambda t, y, c: model.output_values(t, y, p, c))(ev["rec_time"], y_rec, cov_own)
+    c_rec = jnp.concatenate([cov_own, ws[position]], axis=1)
+    out = jax.vmap(lambda t, y, c: model.output_values(t, y, p, c))(ev["rec_time"], y_rec, c_rec)
     finite = jnp.all(jnp.isfinite(y_rec) | ~ev["rec_valid"][:, None])
     status |= jnp.where(finite, 0, NONFINITE_STATE)
     return out, y_rec, status
+
+
+def _switch_rows(model, p, ev, start, dose_valid):
+    """Event rows that set the model's dose-driven switches (see `Switch`)."""
+    dtype = p.dtype
+    cmt, cov = ev["dose_cmt"], ev["dose_cov"]
+    delays = jax.vmap(lambda c: model.switch_delays(p, c))(cov) if model.switches else None
+    rows = {k: [] for k in ("time", "key", "valid", "epoch", "action", "cmt", "value", "slot")}
+
+    def add(time, valid, value, k):
+        m = time.shape[0]
+        rows["time"].append(time)
+        rows["key"].append(jnp.asarray(ev["dose_key"], jnp.int64))
+        rows["valid"].append(valid)
+        rows["epoch"].append(jnp.asarray(ev["dose_epoch"], jnp.int64))
+        rows["action"].append(jnp.full((m,), _SWITCH, jnp.int64))
+        rows["cmt"].append(jnp.zeros((m,), jnp.int64))
+        rows["value"].append(jnp.full((m,), value, dtype))
+        rows["slot"].append(jnp.full((m,), k, jnp.int64))
+
+    for k, sw in enumerate(model.switches):
+        targets = jnp.asarray([model.state_index(name) for name in sw.compartments])
+        into = dose_valid & jnp.any(cmt[:, None] == targets[None, :], axis=1)
+        if sw.delay is None:
+            add(start, into, 1.0, k)
+            continue
+        fire = start + delays[:, k]
+        # A later dose into the same compartments that starts before this one's switch time
+        # restarts the phase, so this switch never fires.
+        later = into[None, :] & (start[None, :] > start[:, None]) & (start[None, :] <= fire[:, None])
+        add(start, into, 0.0, k)
+        add(fire, into & ~jnp.any(later, axis=1) & jnp.isfinite(fire), 1.0, k)
+    if not rows["time"]:
+        return {
+            "time": jnp.zeros((0,), dtype), "key": jnp.zeros((0,), jnp.int64),
+            "valid": jnp.zeros((0,), bool), "epoch": jnp.zeros((0,), jnp.int64),
+            "action": jnp.zeros((0,), jnp.int64), "cmt": jnp.zeros((0,), jnp.int64),
+            "value": jnp.zeros((0,), dtype), "slot": jnp.zeros((0,), jnp.int64),
+            "rec": jnp.zeros((0,), jnp.int64),
+        }
+    out = {k: jnp.concatenate(v) for k, v in rows.items()}
+    out["rec"] = -jnp.ones(out["time"].shape, jnp.int64)
+    return out
 
 
 @functools.lru_cache(maxsize=64)

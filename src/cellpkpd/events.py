@@ -72,15 +72,18 @@ def resolve_cmt(model, value, row: int, problems: list[DataProblem]) -> int:
 
 
 def _covariate_matrix(model, rows) -> np.ndarray:
-    cols = []
+    cols: dict[str, np.ndarray] = {}
     for cov in model.covariates:
         if cov.name in rows.columns:
-            cols.append(rows[cov.name].to_numpy(dtype=float))
+            cols[cov.name] = rows[cov.name].to_numpy(dtype=float)
+        elif cov.derive is not None:
+            cols[cov.name] = np.broadcast_to(
+                np.asarray(cov.derive(dict(cols)), dtype=float), (len(rows),)).copy()
         else:
-            cols.append(np.full(len(rows), float(cov.default)))
+            cols[cov.name] = np.full(len(rows), float(cov.default))
     if not cols:
         return np.zeros((len(rows), 0))
-    return np.stack(cols, axis=1)
+    return np.stack(list(cols.values()), axis=1)
 
 
 def _lookup(times: np.ndarray, query: np.ndarray, rule: str) -> np.ndarray:

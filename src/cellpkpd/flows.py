@@ -13,7 +13,8 @@ from jax.scipy.linalg import expm
 
 from .solver import Solver
 
-_METHODS = {"tsit5": diffrax.Tsit5, "kvaerno5": diffrax.Kvaerno5}
+_METHODS = {"tsit5": diffrax.Tsit5, "kvaerno3": diffrax.Kvaerno3, "kvaerno4": diffrax.Kvaerno4,
+            "kvaerno5": diffrax.Kvaerno5}
 
 
 def affine_step(a, g, y0, dt):

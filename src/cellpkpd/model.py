@@ -24,6 +24,7 @@ import numpy as np
 from .errors import ModelError
 
 VALID_TAGS = ("", "lit", "der", "asm")
+ODE_METHODS = ("tsit5", "kvaerno3", "kvaerno4", "kvaerno5")
 
 
 @dataclass(frozen=True)
@@ -84,12 +85,72 @@ class Param:
 
 @dataclass(frozen=True)
 class Covariate:
-    """A covariate the model reads (``c.NAME``); taken from the dataset column of the same
-    name, or ``default`` when the dataset has no such column."""
+    """A covariate the model reads (``c.NAME``).
+
+    Taken from the dataset column of the same name. When the dataset has no such column it is
+    ``derive(columns)`` if given (``columns`` maps the covariates declared before it to NumPy
+    arrays, e.g. BSA from WT and HT), else ``default``. A ``default`` of NaN means "absent":
+    the model then falls back to a parameter (see `covariate_or`).
+    """
 
     name: str
     default: float
     unit: str = ""
+    description: str = ""
+    derive: Callable | None = None
+
+
+def covariate_or(value, fallback):
+    """``value`` unless it is NaN (an absent optional covariate), else ``fallback``."""
+    return jnp.where(jnp.isnan(value), fallback, value)
+
+
+@dataclass(frozen=True)
+class ResidualError:
+    """The default residual error model of an output: ``kind`` is ``"additive"``,
+    ``"proportional"``, ``"combined"`` or ``"lognormal"``; ``add`` is in the output's unit,
+    ``prop`` is a fraction, ``sigma`` is the SD of log(observation)."""
+
+    kind: str
+    add: float | None = None
+    prop: float | None = None
+    sigma: float | None = None
+
+    def __post_init__(self):
+        needs = {"additive": ("add",), "proportional": ("prop",), "combined": ("add", "prop"),
+                 "lognormal": ("sigma",)}
+        if self.kind not in needs:
+            raise ModelError(f"residual error kind {self.kind!r} is not one of {sorted(needs)}")
+        for name in needs[self.kind]:
+            value = getattr(self, name)
+            if value is None or not value > 0:
+                raise ModelError(f"{self.kind} residual error needs {name} > 0, got {value!r}")
+
+    def __str__(self) -> str:
+        if self.kind == "lognormal":
+            return f"log-normal σ={self.sigma:g}"
+        if self.kind == "additive":
+            return f"additive {self.add:g}"
+        if self.kind == "proportional":
+            return f"proportional {self.prop:g}"
+        return f"combined {self.add:g} + {self.prop:g}·f"
+
+
+@dataclass(frozen=True)
+class Switch:
+    """A flag the model reads as ``c.NAME``, set by doses rather than by data.
+
+    With ``delay=None`` the flag turns 1 at the start of the first dose into any of
+    ``compartments`` and stays 1 (e.g. "treatment has started"). With ``delay(p, c)`` it turns 0
+    at the start of each such dose and 1 once ``delay`` has passed since it (unless another dose
+    into those compartments starts first), e.g. the end of an expansion phase. The switching
+    time is an event of the solver, so the solution is exact across it and differentiable in
+    the delay. Resets (EVID 3/4) clear it; inside steady-state computations it reads 0.
+    """
+
+    name: str
+    compartments: tuple[str, ...]
+    delay: Callable | None = None
     description: str = ""
 
 
@@ -97,7 +158,8 @@ class Covariate:
 class Output:
     """An observable: ``fn(t, s, p, c)`` returns its value in ``unit``.
 
-    ``lloq`` is the typical lower limit of quantification (metadata, in ``unit``).
+    ``lloq`` is the typical lower limit of quantification (metadata, in ``unit``); ``error``
+    is the default residual error model.
     """
 
     name: str
@@ -105,6 +167,7 @@ class Output:
     fn: Callable
     description: str = ""
     lloq: float | None = None
+    error: ResidualError | None = None
 
 
 class Named:
@@ -170,8 +233,12 @@ class Model:
         Declare the vector field affine in the states and independent of time. Enables the
         exact matrix-exponential solver; checked numerically when the model is built.
     default_solver : str
-        ``"tsit5"`` (explicit) or ``"kvaerno5"`` (stiff); linear models default to the
-        closed form.
+        ``"tsit5"`` (explicit) or ``"kvaerno3"``/``"kvaerno4"``/``"kvaerno5"`` (stiff); linear
+        models default to the closed form.
+    switches : sequence of Switch
+        Dose-driven flags (phase changes) the vector field reads as ``c.NAME``.
+    description, references, assumptions
+        What the model is, the papers it comes from, and its modelling assumptions.
     """
 
     name: str
@@ -190,9 +257,12 @@ class Model:
     default_solver: str = "tsit5"
     description: str = ""
     references: Sequence[str] = ()
+    switches: Sequence[Switch] = ()
+    assumptions: Sequence[str] = ()
 
     def __post_init__(self):
-        for attr in ("states", "params", "outputs", "covariates", "references"):
+        for attr in ("states", "params", "outputs", "covariates", "references", "switches",
+                     "assumptions"):
             object.__setattr__(self, attr, tuple(getattr(self, attr)))
         for attr in ("bioavailability", "lag_time", "infusion_rate", "infusion_duration"):
             object.__setattr__(self, attr, dict(getattr(self, attr)))
@@ -202,6 +272,16 @@ class Model:
         self.param_names  # noqa: B018
         self.covariate_names  # noqa: B018
         self.output_names  # noqa: B018
+        clash = sorted(set(self.switch_names) & set(self.covariate_names))
+        if clash or len(set(self.switch_names)) != len(self.switch_names):
+            raise ModelError(f"model {self.name!r}: switch names must be unique and differ "
+                             f"from covariate names; clashing: {clash or self.switch_names}")
+        for sw in self.switches:
+            unknown = sorted(set(sw.compartments) - set(self.state_names))
+            if unknown or not sw.compartments:
+                raise ModelError(f"model {self.name!r}: switch {sw.name!r} names unknown "
+                                 f"compartments {unknown}; compartments are "
+                                 f"{list(self.state_names)}")
         for p in self.params:
             if p.tag not in VALID_TAGS:
                 raise ModelError(f"parameter {p.name!r}: tag {p.tag!r} is not one of {VALID_TAGS}")
@@ -215,10 +295,10 @@ class Model:
                     f"model {self.name!r}: {what} given for unknown compartment(s) {unknown}; "
                     f"compartments are {list(self.state_names)}"
                 )
-        if self.default_solver not in ("tsit5", "kvaerno5"):
+        if self.default_solver not in ODE_METHODS:
             raise ModelError(
-                f"model {self.name!r}: default_solver {self.default_solver!r} is not "
-                "'tsit5' or 'kvaerno5'"
+                f"model {self.name!r}: default_solver {self.default_solver!r} is not one of "
+                f"{ODE_METHODS}"
             )
         self._check_callables()
 
@@ -238,6 +318,10 @@ class Model:
     @property
     def output_names(self) -> tuple[str, ...]:
         return _names(self.outputs, "output")
+
+    @property
+    def switch_names(self) -> tuple[str, ...]:
+        return tuple(sw.name for sw in self.switches)
 
     @property
     def n_states(self) -> int:
@@ -269,11 +353,24 @@ class Model:
 
     # -- array-level functions used by the engine --------------------------------------------
     def _named(self, y, p, c):
+        n_sw = len(self.switches)
+        if n_sw and c.shape[-1] == len(self.covariates):
+            c = jnp.concatenate([c, jnp.zeros(c.shape[:-1] + (n_sw,), dtype=c.dtype)], axis=-1)
         return (
             Named(_index(self.state_names), y, "state"),
             Named(_index(self.param_names), p, "parameter"),
-            Named(_index(self.covariate_names), c, "covariate"),
+            Named(_index(self.covariate_names + self.switch_names), c, "covariate"),
         )
+
+    def switch_delays(self, p, c):
+        """The delay of every switch (NaN for those that fire at the dose itself)."""
+        _, pn, cn = self._named(None, p, c)
+        dtype = jnp.result_type(p)
+        if not self.switches:
+            return jnp.zeros((0,), dtype)
+        return jnp.stack([
+            jnp.asarray(sw.delay(pn, cn), dtype=dtype) if sw.delay is not None
+            else jnp.asarray(jnp.nan, dtype=dtype) for sw in self.switches])
 
     def rhs(self, t, y, p, c):
         """d(state)/dt as a vector, without infusions."""
@@ -350,6 +447,7 @@ class Model:
             ("initial", lambda: self.initial_state(p, c)),
             ("outputs", lambda: self.output_values(0.0, y, p, c)),
             ("dose modifiers", lambda: self.dose_modifiers(p, c)),
+            ("switch delays", lambda: self.switch_delays(p, c)),
         ):
             try:
                 call()

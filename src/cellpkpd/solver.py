@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-METHODS = ("auto", "closed_form", "tsit5", "kvaerno5")
+METHODS = ("auto", "closed_form", "tsit5", "kvaerno3", "kvaerno4", "kvaerno5")
 
 
 @dataclass(frozen=True)
@@ -13,10 +13,10 @@ class Solver:
 
     Parameters
     ----------
-    method : {"auto", "closed_form", "tsit5", "kvaerno5"}
+    method : {"auto", "closed_form", "tsit5", "kvaerno3", "kvaerno4", "kvaerno5"}
         ``"closed_form"`` is the exact matrix exponential of a linear model; ``"tsit5"`` is an
-        explicit Runge-Kutta method for non-stiff systems; ``"kvaerno5"`` an implicit
-        (stiff) one. ``"auto"`` picks the closed form for models declared linear and the
+        explicit Runge-Kutta method for non-stiff systems; ``"kvaerno3/4/5"`` are implicit
+        (stiff, L-stable ESDIRK) ones of order 3, 4 and 5. ``"auto"`` picks the closed form for models declared linear and the
         model's ``default_solver`` otherwise.
     rtol, atol : float
         Relative and absolute tolerances of the adaptive ODE methods (in state units).
