@@ -4,4 +4,5 @@
 from cellpkpd.blocks import compose, emax_effect, linear_pk
 
 model = compose("pkpd_sigmoid_emax", "h", [linear_pk(1), emax_effect(sigmoid=True)],
+                linear=True,
                 description="Direct sigmoid Emax effect of the plasma concentration.")

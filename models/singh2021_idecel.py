@@ -68,6 +68,5 @@ model = compose(
     ],
     description=__doc__.split("\n\n")[1].replace("\n", " "),
     default_solver="kvaerno5",
-    assumptions=("carte_t starts at 1e-6·v_bm cells so that bound CAR per cell is defined "
-                 "before dosing; M-protein and sBCMA start at steady state.",),
+    assumptions=("M-protein and sBCMA start at steady state.",),
 )

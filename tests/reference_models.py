@@ -208,3 +208,71 @@ def msc_reference(cov: dict, params: dict | None = None, t_first_dose: float = 0
         }
 
     return rhs, y0, outputs, ix
+
+
+# ---------------------------------------------------------------------------------------------
+# Singh 2021 (MODELS.md §3) and the NKG2D-CAR-NK variant (§2)
+# ---------------------------------------------------------------------------------------------
+SINGH_DEFAULTS = dict(
+    kexp_max=1.73, ec50_exp=10.0, rm=2e-5, kkill_max=0.343, kc50_kill=2.24, kel_e=113.0,
+    kel_m=0.219, k12=1.71, k21=0.176, kg=0.008, kon=7.103e4, koff=2.385e-3, ag_car=15000.0,
+    ag_tumor=12590.0, transc=0.002, v_blood=5.0, v_bm=3.65, tumor0=2.5e9, pm=12.1, km=0.117,
+    pb=0.175, kb=0.7, gam_m=0.215, gam_b=1.0,
+)
+CARNK_CHANGES = dict(ag_tumor=3000.0, kexp_max=0.8, kel_e=20.0, kel_m=0.02)
+CARNK_CYTOKINES = {"il6": (2.0, 3.96), "ifng": (5.0, 1.51), "tnfa": (5.0, 10.0)}
+
+
+def car_reference(params: dict | None = None, *, nk: bool = False, ligand_positive=1.0):
+    """(rhs, y0, outputs): Singh 2021, or with ``nk`` the CAR-NK model of MODELS.md §2.
+    States: e_pb, m_pb, e_t, m_t, complex, tumor, mprot, sbcma (+ il6, ifng, tnfa for NK)."""
+    P = dict(SINGH_DEFAULTS, **(CARNK_CHANGES if nk else {}), **(params or {}))
+    ag_tumor = P["ag_tumor"] * (ligand_positive if nk else 1.0)
+    kon_d = P["kon"] * 86400 / 6.023e23
+    koff_d = P["koff"] * 86400
+    full_kill = 0.343 * 2.5e9 * 3.65 / 1e9
+
+    def kkill_of(y):
+        per_tumor = y[4] / y[5]
+        return P["kkill_max"] * per_tumor / (P["kc50_kill"] + per_tumor)
+
+    def rhs(t, y):
+        e_pb, m_pb, e_t, m_t, cx, tu, mp, sb = y[:8]
+        cart_t = (e_t + m_t) / P["v_bm"]
+        car_free = cart_t * P["ag_car"] - cx
+        ag_free = tu * ag_tumor - cx
+        per_car = cx / cart_t if cart_t > 0 else 0.0
+        kexp = P["kexp_max"] * per_car / (P["ec50_exp"] + per_car)
+        kkill = kkill_of(y)
+        d = np.zeros_like(y)
+        d[0] = -P["k12"] * e_pb + P["k21"] * e_t - P["kel_e"] * e_pb
+        d[1] = -P["k12"] * m_pb + P["k21"] * m_t - P["kel_m"] * m_pb
+        d[2] = P["k12"] * e_pb - P["k21"] * e_t + kexp * e_t - P["rm"] * e_t
+        d[3] = P["k12"] * m_pb - P["k21"] * m_t + P["rm"] * e_t
+        d[4] = kon_d * car_free * ag_free - koff_d * cx
+        d[5] = P["kg"] * tu - kkill * tu
+        d[6] = P["pm"] * 1e-12 * P["tumor0"] * (tu / P["tumor0"]) ** P["gam_m"] - P["km"] * mp
+        d[7] = P["pb"] * 1e-6 * P["tumor0"] * (tu / P["tumor0"]) ** P["gam_b"] - P["kb"] * sb
+        if nk:
+            for j, (name, (base, kdeg)) in enumerate(CARNK_CYTOKINES.items()):
+                p_release = 19 * base * kdeg / full_kill
+                d[8 + j] = kdeg * (base - y[8 + j]) + p_release * kkill * tu * P["v_bm"] / 1e9
+        return d
+
+    y0 = np.zeros(11 if nk else 8)
+    y0[5] = P["tumor0"]
+    y0[6] = P["pm"] * 1e-12 * P["tumor0"] / P["km"]
+    y0[7] = P["pb"] * 1e-6 * P["tumor0"] / P["kb"]
+    if nk:
+        y0[8:] = [base for base, _ in CARNK_CYTOKINES.values()]
+
+    def outputs(t, y):
+        out = {"transgene": P["transc"] * (y[0] + y[1]) / P["v_blood"], "mprot": y[6],
+               "mprot_change": 100 * (y[6] / y0[6] - 1), "tumor": y[5]}
+        if nk:
+            out.update(il6_serum=y[8], ifng_serum=y[9], tnfa_serum=y[10])
+        else:
+            out["sbcma"] = y[7]
+        return out
+
+    return rhs, y0, outputs

@@ -7,6 +7,7 @@ _jax.config.update("jax_enable_x64", True)
 
 from . import regimens  # noqa: E402
 from .dataset import Dataset  # noqa: E402
+from .describe import describe  # noqa: E402
 from .errors import (  # noqa: E402
     CellpkpdError,
     DataError,
@@ -16,7 +17,7 @@ from .errors import (  # noqa: E402
     SolverError,
 )
 from .loading import bundled_models, load_model  # noqa: E402
-from .model import Covariate, Model, Output, Param, State  # noqa: E402
+from .model import Covariate, Model, Output, Param, ResidualError, State, Switch  # noqa: E402
 from .nonmem import read_nonmem  # noqa: E402
 from .regimens import Dose, Regimen, bsa, population_table, regimen  # noqa: E402
 from .simulation import Problem, predict_rows, problem, simulate  # noqa: E402
@@ -27,6 +28,6 @@ __version__ = "0.1.0"
 __all__ = [
     "CellpkpdError", "Covariate", "DataError", "DataProblem", "Dataset", "Dose", "Model",
     "ModelError", "Output", "Param", "ParameterError", "Problem", "Regimen", "Solver",
-    "SolverError", "State", "bsa", "bundled_models", "load_model", "population_table",
+    "ResidualError", "SolverError", "State", "Switch", "bsa", "describe", "bundled_models", "load_model", "population_table",
     "predict_rows", "problem", "read_nonmem", "regimen", "regimens", "simulate",
 ]  # fmt: skip

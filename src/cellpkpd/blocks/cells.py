@@ -13,6 +13,7 @@ from .pd import turnover
 
 AVOGADRO = 6.023e23  # as in Singh 2021
 SECONDS_PER_DAY = 86400.0
+TRACE_CELLS_PER_L = 1e-6  # MODELS.md's trace level of marrow effector cells
 
 
 def msc_distribution(params: Sequence[Param], *, tumor_size: str = "sld",
@@ -93,7 +94,8 @@ def car_cell_kinetics(names: dict[str, str], params: Sequence[Param], *,
     driven by bound CAR per cell and convert to memory at ``rm``; the complex forms with
     ``kon``/``koff`` (converted from /M/s and /s to per-day amounts per litre of marrow).
     ``names`` maps ``e_pb``, ``m_pb``, ``e_bm``, ``m_bm`` to the model's state names.
-    Tumor kill ``kkill`` is a derived quantity for the tumor and cytokine blocks.
+    Tumor kill ``kkill`` is a derived quantity for the tumor and cytokine blocks. There are no
+    CAR cells before the first dose (see the block's assumptions).
     """
     e_pb, m_pb, e_bm, m_bm = (names[k] for k in ("e_pb", "m_pb", "e_bm", "m_bm"))
 
@@ -101,8 +103,15 @@ def car_cell_kinetics(names: dict[str, str], params: Sequence[Param], *,
         return (s[e_bm] + s[m_bm]) / p.v_bm
 
     def kexp(t, s, p, c, d):
-        per_cell = s.complex / d.car_bm
-        return p.kexp_max * per_cell / (p.ec50_exp + per_cell)
+        # No CAR cells in marrow (before the first dose): nothing is bound, nothing expands.
+        present = d.car_bm > 0
+        per_cell = jnp.where(present, s.complex / jnp.where(present, d.car_bm, 1.0), 0.0)
+        # Zero cells is an unstable equilibrium (bound CAR per cell does not depend on density),
+        # so rounding noise of 1e-28 cells would grow into a response within months. Expansion
+        # fades below a millionth of a cell per litre; at one cell per litre the factor is
+        # 1 - 1e-6.
+        fade = d.car_bm / (d.car_bm + TRACE_CELLS_PER_L)
+        return p.kexp_max * per_cell / (p.ec50_exp + per_cell) * fade
 
     def kkill(t, s, p, c, d):
         per_cell = s.complex / s[tumor]
@@ -130,8 +139,14 @@ def car_cell_kinetics(names: dict[str, str], params: Sequence[Param], *,
                 State("complex", "1/L", "CAR–antigen complexes per litre of marrow")],
         params=params, rates=rates,
         derived={"car_bm": car_bm, "kexp": kexp, "kkill": kkill},
-        # A trace of effector cells in marrow keeps bound-CAR-per-cell finite before dosing.
-        initial=lambda p, c, d: {e_bm: 1e-6 * p.v_bm},
+        assumptions=(
+            "No CAR cells before the first dose, and bound CAR per cell is 0 while there are "
+            "none. (MODELS.md starts marrow effectors at a trace of 1e-6·v_bm cells to keep "
+            "the ratio finite, but bound CAR per cell does not depend on cell density, so that "
+            "trace expands at ~1/day and clears the tumor within months without any dose.)",
+            "Expansion is multiplied by car/(car + 1e-6 cells/L), so that numerical noise "
+            "around zero cells cannot seed expansion; above 1 cell/L the change is < 1e-6.",
+        ),
         references=("Singh AP et al. CPT Pharmacometrics Syst Pharmacol 2021;10:362-376",),
     )
 

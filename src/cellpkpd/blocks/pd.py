@@ -13,6 +13,12 @@ from ..model import Output, Param, State
 from .core import Block
 
 
+def _param(name, value, unit, description, **kw) -> Param:
+    """A generic block's parameter: its default is illustrative, to be estimated from data."""
+    return Param(name, value, unit, description,
+                 **{"tag": "asm", "source": "illustrative default; estimate from data", **kw})
+
+
 def hyperbolic(x, emax, ec50):
     """``emax·x/(ec50 + x)``."""
     return emax * x / (ec50 + x)
@@ -70,14 +76,14 @@ def indirect_response(kind: int, *, driver: str = "cp", time_unit: str = "h",
         return sign * hyperbolic(d[driver], p[e], p[c50])
 
     params = [
-        Param(e, 0.8 if inhibit else 2.0, "1", "maximum fractional inhibition" if inhibit
+        _param(e, 0.8 if inhibit else 2.0, "1", "maximum fractional inhibition" if inhibit
               else "maximum fractional stimulation", bounds=(0, 1) if inhibit else None),
-        Param(c50, 1.0, driver_unit, f"{driver} at half-maximal effect"),
+        _param(c50, 1.0, driver_unit, f"{driver} at half-maximal effect"),
     ]
     block = turnover(
-        "r", "1", kout=Param("kout", 0.1, f"1/{time_unit}", "first-order loss rate of the "
+        "r", "1", kout=_param("kout", 0.1, f"1/{time_unit}", "first-order loss rate of the "
                              "response"),
-        baseline=Param("r0", 10.0, "1", "baseline response (kin/kout)"),
+        baseline=_param("r0", 10.0, "1", "baseline response (kin/kout)"),
         production=effect if kind in (1, 3) else None, loss=effect if kind in (2, 4) else None,
         description="pharmacodynamic response", name=f"idr{kind}",
         output=Output("response", "1", lambda t, s, p, c, d: s.r, "pharmacodynamic response"),
@@ -90,11 +96,11 @@ def indirect_response(kind: int, *, driver: str = "cp", time_unit: str = "h",
 def emax_effect(*, sigmoid: bool = False, driver: str = "cp",
                 driver_unit: str = "mg/L") -> Block:
     """Direct effect ``effect = e0 + emax·C^γ/(ec50^γ + C^γ)`` (γ = 1 unless ``sigmoid``)."""
-    params = [Param("e0", 10.0, "1", "baseline effect", positive=False),
-              Param("emax", 50.0, "1", "maximum drug effect", positive=False),
-              Param("ec50", 1.0, driver_unit, "concentration at half-maximal effect")]
+    params = [_param("e0", 10.0, "1", "baseline effect", positive=False),
+              _param("emax", 50.0, "1", "maximum drug effect", positive=False),
+              _param("ec50", 1.0, driver_unit, "concentration at half-maximal effect")]
     if sigmoid:
-        params.append(Param("gamma", 2.0, "1", "Hill coefficient"))
+        params.append(_param("gamma", 2.0, "1", "Hill coefficient"))
 
     def effect(t, s, p, c, d):
         x = d[driver]
@@ -115,11 +121,11 @@ def friberg(*, driver: str = "cp", driver_unit: str = "mg/L", time_unit: str = "
     circulating cells, with linear drug effect ``E = slope·C`` on proliferation and feedback
     ``(circ0/circ)^γ``. ``ktr = 4/mtt``. All compartments start at the baseline.
     """
-    baseline = baseline or Param("circ0", 5.0, unit, "baseline circulating count")
-    mtt = mtt or Param("mtt", 100.0, time_unit, "mean transit time (4/ktr)")
-    slope = slope or Param("slope", 0.1, f"1/({driver_unit})", "linear drug effect on "
+    baseline = baseline or _param("circ0", 5.0, unit, "baseline circulating count")
+    mtt = mtt or _param("mtt", 100.0, time_unit, "mean transit time (4/ktr)")
+    slope = slope or _param("slope", 0.1, f"1/({driver_unit})", "linear drug effect on "
                            "proliferation")
-    gamma = gamma or Param("gamma", 0.2, "1", "feedback exponent")
+    gamma = gamma or _param("gamma", 0.2, "1", "feedback exponent")
     names = [f"{prefix}prol", f"{prefix}transit1", f"{prefix}transit2", f"{prefix}transit3", circ]
     params = [mtt, slope, gamma] + ([baseline] if isinstance(baseline, Param) else [])
     base = ((lambda p, d: p[baseline.name]) if isinstance(baseline, Param)

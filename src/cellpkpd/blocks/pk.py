@@ -9,6 +9,12 @@ from ..model import Output, Param, State
 from .core import Block
 
 
+def _param(name, value, unit, description, **kw) -> Param:
+    """A generic block's parameter: its default is illustrative, to be estimated from data."""
+    return Param(name, value, unit, description,
+                 **{"tag": "asm", "source": "illustrative default; estimate from data", **kw})
+
+
 def linear_pk(n_compartments: int = 1, *, oral: bool = False, time_unit: str = "h",
               amount_unit: str = "mg", elimination: bool = True,
               concentration: bool = True) -> Block:
@@ -37,19 +43,19 @@ def linear_pk(n_compartments: int = 1, *, oral: bool = False, time_unit: str = "
 
     params = []
     if elimination:
-        params.append(Param("cl", 1.0, f"L/{tu}", "clearance"))
-    params.append(Param(v_name, 20.0, "L", "volume of distribution" if n_compartments == 1
+        params.append(_param("cl", 1.0, f"L/{tu}", "clearance"))
+    params.append(_param(v_name, 20.0, "L", "volume of distribution" if n_compartments == 1
                         else "central volume"))
     if n_compartments >= 2:
-        params += [Param("q", 2.0, f"L/{tu}", "inter-compartmental clearance"
+        params += [_param("q", 2.0, f"L/{tu}", "inter-compartmental clearance"
                          + (" to peripheral 1" if n_compartments == 3 else "")),
-                   Param("v2", 50.0, "L", "peripheral volume"
+                   _param("v2", 50.0, "L", "peripheral volume"
                          + (" 1" if n_compartments == 3 else ""))]
     if n_compartments == 3:
-        params += [Param("q3", 0.5, f"L/{tu}", "inter-compartmental clearance to peripheral 2"),
-                   Param("v3", 100.0, "L", "peripheral volume 2")]
+        params += [_param("q3", 0.5, f"L/{tu}", "inter-compartmental clearance to peripheral 2"),
+                   _param("v3", 100.0, "L", "peripheral volume 2")]
     if oral:
-        params.append(Param("ka", 1.0, f"1/{tu}", "first-order absorption rate constant"))
+        params.append(_param("ka", 1.0, f"1/{tu}", "first-order absorption rate constant"))
 
     def rates(t, s, p, c, d):
         v1 = p[v_name]
@@ -83,8 +89,8 @@ def michaelis_menten(*, time_unit: str = "h", amount_unit: str = "mg") -> Block:
     """Saturable elimination from ``central``: ``vmax·cp/(km + cp)``."""
     return Block(
         name="michaelis_menten",
-        params=[Param("vmax", 10.0, f"{amount_unit}/{time_unit}", "maximum elimination rate"),
-                Param("km", 1.0, f"{amount_unit}/L", "concentration at half-maximal "
+        params=[_param("vmax", 10.0, f"{amount_unit}/{time_unit}", "maximum elimination rate"),
+                _param("km", 1.0, f"{amount_unit}/L", "concentration at half-maximal "
                       "elimination")],
         rates=lambda t, s, p, c, d: {"central": -p.vmax * d.cp / (p.km + d.cp)},
     )
@@ -113,9 +119,9 @@ def transit_absorption(n_transit: int = 3, *, time_unit: str = "h",
         name="transit_absorption",
         states=[State(n, amount_unit, "dose depot" if n == "depot" else "transit compartment")
                 for n in names],
-        params=[Param("mtt", 2.0, time_unit, f"mean transit time through the depot and "
+        params=[_param("mtt", 2.0, time_unit, f"mean transit time through the depot and "
                       f"{n_transit} transit compartments"),
-                Param("ka", 1.0, f"1/{time_unit}", "absorption rate constant from the last "
+                _param("ka", 1.0, f"1/{time_unit}", "absorption rate constant from the last "
                       "transit compartment")],
         rates=rates,
     )
@@ -146,11 +152,11 @@ def tmdd_qss(*, time_unit: str = "h") -> Block:
     return Block(
         name="tmdd_qss",
         states=[State("rtot", "nmol/L", "total target (free + bound)")],
-        params=[Param("cl", 0.2, f"L/{tu}", "linear clearance of free drug"),
-                Param("kint", 0.05, f"1/{tu}", "internalisation rate of the complex"),
-                Param("kdeg", 0.1, f"1/{tu}", "degradation rate of free target"),
-                Param("r0", 5.0, "nmol/L", "baseline target concentration"),
-                Param("kss", 1.0, "nmol/L", "quasi-steady-state constant (koff + kint)/kon")],
+        params=[_param("cl", 0.2, f"L/{tu}", "linear clearance of free drug"),
+                _param("kint", 0.05, f"1/{tu}", "internalisation rate of the complex"),
+                _param("kdeg", 0.1, f"1/{tu}", "degradation rate of free target"),
+                _param("r0", 5.0, "nmol/L", "baseline target concentration"),
+                _param("kss", 1.0, "nmol/L", "quasi-steady-state constant (koff + kint)/kon")],
         derived={"ctot": lambda t, s, p, c, d: s.central / p.v, "cfree": free,
                  "cp": lambda t, s, p, c, d: d.cfree},
         rates=rates,
