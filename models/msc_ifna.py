@@ -20,8 +20,19 @@ import jax.numpy as jnp
 
 from cellpkpd import Covariate, Output, Param, bsa
 from cellpkpd.blocks import (
-    Block, assays, compose, cyclophosphamide, effector_pool, friberg, hyperbolic, ifn_secretion,
-    msc_distribution, nab_paclitaxel, pembrolizumab, sld_tumor, turnover,
+    Block,
+    assays,
+    compose,
+    cyclophosphamide,
+    effector_pool,
+    friberg,
+    hyperbolic,
+    ifn_secretion,
+    msc_distribution,
+    nab_paclitaxel,
+    pembrolizumab,
+    sld_tumor,
+    turnover,
 )  # fmt: skip
 from cellpkpd.model import covariate_or
 

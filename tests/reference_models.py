@@ -254,7 +254,7 @@ def car_reference(params: dict | None = None, *, nk: bool = False, ligand_positi
         d[6] = P["pm"] * 1e-12 * P["tumor0"] * (tu / P["tumor0"]) ** P["gam_m"] - P["km"] * mp
         d[7] = P["pb"] * 1e-6 * P["tumor0"] * (tu / P["tumor0"]) ** P["gam_b"] - P["kb"] * sb
         if nk:
-            for j, (name, (base, kdeg)) in enumerate(CARNK_CYTOKINES.items()):
+            for j, (base, kdeg) in enumerate(CARNK_CYTOKINES.values()):
                 p_release = 19 * base * kdeg / full_kill
                 d[8 + j] = kdeg * (base - y[8 + j]) + p_release * kkill * tu * P["v_bm"] / 1e9
         return d

@@ -94,7 +94,8 @@ def test_assay_metadata_follow_models_md():
     by_name = {o.name: o for o in model.outputs}
     assert by_name["qpcr_blood"].lloq == 10 and by_name["qpcr_blood"].error.sigma == 0.5
     assert by_name["ifna_serum"].lloq == 2 and by_name["il2_serum"].lloq == 0.5
-    assert by_name["il6_serum"].error.kind == "lognormal" and by_name["il6_serum"].error.sigma == 0.3
+    il6 = by_name["il6_serum"].error
+    assert il6.kind == "lognormal" and il6.sigma == 0.3
     assert by_name["cd8"].error.sigma == 0.2 and by_name["cd8_pct"].unit == "%"
     sld = by_name["sld"].error
     assert (sld.kind, sld.add, sld.prop) == ("combined", 3.0, 0.1)

@@ -4,10 +4,9 @@ from the textbook equations, and their untreated baselines."""
 import numpy as np
 import pandas as pd
 import pytest
+from reference_models import simulate_infusions
 
 import cellpkpd as cp
-
-from reference_models import simulate_infusions
 
 TIGHT = cp.Solver(rtol=1e-10, atol=1e-12, max_steps=100_000)
 TIMES = np.array([0.25, 0.5, 1.0, 2.0, 3.0, 6.0, 12.0, 24.0, 36.0, 48.0, 96.0])

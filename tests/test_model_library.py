@@ -6,12 +6,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from reference_models import (
+    car_reference,
+    msc_reference,
+    simulate_infusions,
+)  # fmt: skip
 
 import cellpkpd as cp
-
-from reference_models import (
-    MSC_STATES, car_reference, msc_reference, simulate_infusions,
-)  # fmt: skip
 
 TIGHT = cp.Solver(rtol=1e-10, atol=1e-12, max_steps=200_000)
 HALF_HOUR = 1.0 / 48.0
@@ -133,8 +134,8 @@ def test_msc_ifna_bsa_is_derived_from_weight_and_height(msc):
         np.testing.assert_allclose(sim["c_cyc"].values[0], bolus(bsa), rtol=1e-7)
 
 
-# -- Singh 2021 and the CAR-NK model ----------------------------------------------------------------
-CAR_TIMES = np.array([0.02, 0.2, 1.0, 3.0, 7.0, 14.0, 21.0, 28.0, 60.0, 120.0, 180.0])
+# -- Singh 2021 and the CAR-NK model -------------------------------------------------------
+CAR_TIMES = np.array([0.02, 0.2, 1, 3, 7, 14, 21, 28, 60, 120, 180], dtype=float)
 
 
 @pytest.mark.parametrize("name, nk, dose_cmt, dose", [
@@ -162,8 +163,8 @@ def test_carnk_ligand_negative_patients_present_no_target():
     data = dataset([(0.0, "e_pb", 1e9, 0.0)], CAR_TIMES, dict(NKG2DL_POS=0.0))
     sim = cp.simulate(model, data, times=CAR_TIMES, solver=TIGHT)
     p = model.default_params()
-    np.testing.assert_allclose(sim["tumor"].values[0], p["tumor0"] * np.exp(p["kg"] * CAR_TIMES),
-                               rtol=1e-8)
+    untreated = p["tumor0"] * np.exp(p["kg"] * CAR_TIMES)
+    np.testing.assert_allclose(sim["tumor"].values[0], untreated, rtol=1e-8)
     np.testing.assert_allclose(sim["il6_serum"].values[0], p["base_il6"], rtol=1e-8)
 
 
@@ -212,7 +213,8 @@ def test_stein_matches_its_closed_form(stein_curve):
     tau = times - p["tmax"]
     expected = np.where(
         times < p["tmax"], p["cmax"] / p["foldx"] * np.exp(rho * times),
-        p["cmax"] * ((1 - p["fb"]) * np.exp(-p["alpha"] * tau) + p["fb"] * np.exp(-p["beta"] * tau)))
+        p["cmax"] * ((1 - p["fb"]) * np.exp(-p["alpha"] * tau)
+                     + p["fb"] * np.exp(-p["beta"] * tau)))
     np.testing.assert_allclose(sim["transgene"].values[0], expected, rtol=1e-7)
 
 

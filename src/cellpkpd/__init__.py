@@ -17,7 +17,15 @@ from .errors import (  # noqa: E402
     SolverError,
 )
 from .loading import bundled_models, load_model  # noqa: E402
-from .model import Covariate, Model, Output, Param, ResidualError, State, Switch  # noqa: E402
+from .model import (  # noqa: E402
+    Covariate,
+    Model,
+    Output,
+    Param,
+    ResidualError,
+    State,
+    Switch,
+)  # fmt: skip
 from .nonmem import read_nonmem  # noqa: E402
 from .regimens import Dose, Regimen, bsa, population_table, regimen  # noqa: E402
 from .simulation import Problem, predict_rows, problem, simulate  # noqa: E402
@@ -27,7 +35,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CellpkpdError", "Covariate", "DataError", "DataProblem", "Dataset", "Dose", "Model",
-    "ModelError", "Output", "Param", "ParameterError", "Problem", "Regimen", "Solver",
-    "ResidualError", "SolverError", "State", "Switch", "bsa", "describe", "bundled_models", "load_model", "population_table",
-    "predict_rows", "problem", "read_nonmem", "regimen", "regimens", "simulate",
+    "ModelError", "Output", "Param", "ParameterError", "Problem", "Regimen", "ResidualError",
+    "Solver", "SolverError", "State", "Switch", "bsa", "bundled_models", "describe",
+    "load_model", "population_table", "predict_rows", "problem", "read_nonmem", "regimen",
+    "regimens", "simulate",
 ]  # fmt: skip

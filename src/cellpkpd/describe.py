@@ -18,7 +18,9 @@ def _table(headers: list[str], rows: list[list[str]], wrap: int = 60) -> str:
         wrapped.append([row[:-1] + [last[0]]] + [[""] * (len(row) - 1) + [x] for x in last[1:]])
     widths = [max(len(h), *(len(r[i]) for rr in wrapped for r in rr)) for i, h in
               enumerate(headers)]
-    line = lambda cells: "  " + "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    def line(cells):
+        return "  " + "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
     out = [line(headers), line(["-" * w for w in widths])]
     for rr in wrapped:
         out.extend(line(r) for r in rr)

@@ -232,7 +232,8 @@ def _switch_rows(model, p, ev, start, dose_valid):
         fire = start + delays[:, k]
         # A later dose into the same compartments that starts before this one's switch time
         # restarts the phase, so this switch never fires.
-        later = into[None, :] & (start[None, :] > start[:, None]) & (start[None, :] <= fire[:, None])
+        later = (into[None, :] & (start[None, :] > start[:, None])
+                 & (start[None, :] <= fire[:, None]))
         add(start, into, 0.0, k)
         add(fire, into & ~jnp.any(later, axis=1) & jnp.isfinite(fire), 1.0, k)
     if not rows["time"]:

@@ -16,8 +16,8 @@ class Solver:
     method : {"auto", "closed_form", "tsit5", "kvaerno3", "kvaerno4", "kvaerno5"}
         ``"closed_form"`` is the exact matrix exponential of a linear model; ``"tsit5"`` is an
         explicit Runge-Kutta method for non-stiff systems; ``"kvaerno3/4/5"`` are implicit
-        (stiff, L-stable ESDIRK) ones of order 3, 4 and 5. ``"auto"`` picks the closed form for models declared linear and the
-        model's ``default_solver`` otherwise.
+        (stiff, L-stable ESDIRK) ones of order 3, 4 and 5. ``"auto"`` picks the closed form
+        for models declared linear and the model's ``default_solver`` otherwise.
     rtol, atol : float
         Relative and absolute tolerances of the adaptive ODE methods (in state units).
     max_steps : int

@@ -1,8 +1,13 @@
 """Composable model blocks. A model in ``models/`` is a short `compose` of these."""
 
 from . import assays
-from .cells import car_cell_kinetics, effector_pool, ifn_secretion, msc_distribution
-from .cells import multiphasic_expansion
+from .cells import (
+    car_cell_kinetics,
+    effector_pool,
+    ifn_secretion,
+    msc_distribution,
+    multiphasic_expansion,
+)
 from .core import Block, Derived, compose
 from .drugs import cyclophosphamide, nab_paclitaxel, pembrolizumab
 from .pd import emax_effect, friberg, hyperbolic, indirect_response, turnover

@@ -136,7 +136,7 @@ def friberg(*, driver: str = "cp", driver_unit: str = "mg/L", time_unit: str = "
         drug = p[slope.name] * d[driver]
         feedback = (base(p, d) / s[circ]) ** p[gamma.name]
         out = {names[0]: ktr * s[names[0]] * (1.0 - drug) * feedback - ktr * s[names[0]]}
-        for prev, name in zip(names[:-1], names[1:]):
+        for prev, name in zip(names[:-1], names[1:], strict=True):
             out[name] = ktr * (s[prev] - s[name])
         return out
 
@@ -144,7 +144,7 @@ def friberg(*, driver: str = "cp", driver_unit: str = "mg/L", time_unit: str = "
                     "circulating cells"]
     return Block(
         name=f"{prefix}friberg",
-        states=[State(n, unit, desc) for n, desc in zip(names, descriptions)],
+        states=[State(n, unit, desc) for n, desc in zip(names, descriptions, strict=True)],
         params=params, rates=rates,
         initial=lambda p, c, d: {n: base(p, d) for n in names},
         references=("Friberg LE et al. J Clin Oncol 2002;20:4713-4721",),

@@ -110,7 +110,7 @@ def transit_absorption(n_transit: int = 3, *, time_unit: str = "h",
     def rates(t, s, p, c, d):
         ktr = (n_transit + 1) / p.mtt
         out = {"depot": -ktr * s.depot}
-        for prev, name in zip(names[:-1], names[1:]):
+        for prev, name in zip(names[:-1], names[1:], strict=True):
             out[name] = ktr * s[prev] - (p.ka if name == names[-1] else ktr) * s[name]
         out["central"] = p.ka * s[names[-1]]
         return out
