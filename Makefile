@@ -26,6 +26,7 @@ demo: venv
 
 bench: venv
 	$(PY) benchmarks/simulate.py
+	$(PY) benchmarks/simulate_msc.py
 
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks models
