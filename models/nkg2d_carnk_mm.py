@@ -10,17 +10,16 @@ proportion to the kill rate (Hardiansyah & Ng 2019 form). Dose: CAR-NK cells int
 """
 
 from cellpkpd import Covariate, Output, Param, State
-from cellpkpd.blocks import Block, assays, car_cell_kinetics, compose, myeloma
+from cellpkpd.blocks import Block, assays, car_cell_kinetics, compose, myeloma, singh2021
 
-SINGH = "Singh AP et al. CPT Pharmacometrics Syst Pharmacol 2021;10:362-376"
-LIT = dict(tag="lit", source=SINGH)
 ASM = dict(tag="asm", source="assumption")
 
 # A full response: the maximal kill rate on the baseline tumor,
 # kkill_max·tumor0·v_bm/1e9 = 0.343 × 2.5e9 × 3.65 / 1e9 = 3.130 (1e9 cells/day).
 # Production p is set so that this rate holds each cytokine at 20× baseline:
 # p = 19·base·kdeg / 3.130.
-FULL_KILL = 0.343 * 2.5e9 * 3.65 / 1e9
+FULL_KILL = (singh2021.value("kkill_max") * singh2021.value("tumor0")
+             * singh2021.value("v_bm") / 1e9)
 CYTOKINES = {  # base [pg/mL], its tag, kdeg [1/day], its tag
     "il6": (2.0, ASM, 3.96, dict(tag="lit", source="Hardiansyah D, Ng CM. 2019")),
     "ifng": (5.0, ASM, 1.51, dict(tag="lit", source="Hardiansyah D, Ng CM. 2019")),
@@ -30,40 +29,21 @@ LABEL = {"il6": "IL-6", "ifng": "IFN-γ", "tnfa": "TNF-α"}
 
 cells = car_cell_kinetics(
     {"e_pb": "e_pb", "m_pb": "m_pb", "e_bm": "e_bm", "m_bm": "m_bm"},
-    [Param("kexp_max", 0.8, "1/day", "maximum expansion rate of effector CAR-NK (lower than "
-           "CAR-T)", **ASM),
-     Param("ec50_exp", 10.0, "complexes/cell", "bound CAR per CAR-NK cell at half-maximal "
-           "expansion", **LIT),
-     Param("rm", 2e-5, "1/day", "effector -> persistent conversion", **LIT),
-     Param("kkill_max", 0.343, "1/day", "maximum tumor kill rate", **LIT),
-     Param("kc50_kill", 2.24, "complexes/cell", "bound CAR per tumor cell at half-maximal "
-           "kill", **LIT),
-     Param("kel_e", 20.0, "1/day", "elimination of effector CAR-NK from blood", **ASM),
-     Param("kel_m", 0.02, "1/day", "elimination of the persistent NK pool",
-           tag="asm", source="CD19 CAR-NK persisted ≥ 12 months (Liu 2020)"),
-     Param("k12", 1.71, "1/day", "blood -> marrow", **LIT),
-     Param("k21", 0.176, "1/day", "marrow -> blood", **LIT),
-     Param("kon", 7.103e4, "1/M/s", "CAR–ligand association rate (CAR-T value)", **LIT),
-     Param("koff", 2.385e-3, "1/s", "CAR–ligand dissociation rate (CAR-T value)", **LIT),
-     Param("ag_car", 15000.0, "1/cell", "CAR molecules per NK cell (CAR-T value)", **LIT),
-     Param("v_bm", 3.65, "L", "bone-marrow volume", **LIT)],
+    singh2021.with_changes(singh2021.CELL_PARAMS, {
+        "kexp_max": Param("kexp_max", 0.8, "1/day", "maximum expansion rate of effector CAR-NK "
+                          "(lower than CAR-T)", **ASM),
+        "kel_e": Param("kel_e", 20.0, "1/day", "elimination of effector CAR-NK from blood",
+                       **ASM),
+        "kel_m": Param("kel_m", 0.02, "1/day", "elimination of the persistent NK pool",
+                       tag="asm", source="CD19 CAR-NK persisted ≥ 12 months (Liu 2020)"),
+    }),
 )
-
-tumor = myeloma(
-    [Param("kg", 0.008, "1/day", "myeloma growth rate", **LIT),
-     Param("tumor0", 2.5e9, "cells/L", "baseline myeloma cells per litre of marrow", **LIT),
-     Param("pm", 12.1, "pg/cell/day", "M-protein secretion per myeloma cell", **LIT),
-     Param("km", 0.117, "1/day", "M-protein elimination", **LIT),
-     Param("gam_m", 0.215, "1", "exponent of relative burden on M-protein secretion", **LIT)],
-    sbcma=False,
-)
+tumor = myeloma(singh2021.MYELOMA_PARAMS, sbcma=False)
 
 ligand = Block(
     name="nkg2d_ligands",
     params=[Param("ag_tumor", 3000.0, "1/cell", "NKG2D ligands per myeloma cell", **ASM),
-            Param("transc", 0.002, "copies/µg per cell/L", "transgene copies/µg per CAR-NK "
-                  "cell per litre of blood", **LIT),
-            Param("v_blood", 5.0, "L", "blood volume", **LIT)],
+            *singh2021.BLOOD_PARAMS],
     covariates=[Covariate("NKG2DL_POS", 1.0, "0/1", "tumor expresses NKG2D ligands "
                           "(~62% of patients)")],
     derived={"ag_tumor": lambda t, s, p, c, d: p.ag_tumor * c.NKG2DL_POS},

@@ -1,6 +1,6 @@
 """Composable model blocks. A model in ``models/`` is a short `compose` of these."""
 
-from . import assays
+from . import assays, singh2021
 from .cells import (
     car_cell_kinetics,
     effector_pool,
@@ -19,5 +19,5 @@ __all__ = [
     "effector_pool", "emax_effect", "friberg", "hyperbolic", "ifn_secretion",
     "indirect_response", "linear_pk", "michaelis_menten", "msc_distribution",
     "multiphasic_expansion", "myeloma", "nab_paclitaxel", "pembrolizumab", "safe_power",
-    "sld_tumor", "tmdd_qss", "transit_absorption", "turnover",
+    "singh2021", "sld_tumor", "tmdd_qss", "transit_absorption", "turnover",
 ]  # fmt: skip
