@@ -16,6 +16,7 @@ from .errors import (  # noqa: E402
     ParameterError,
     SolverError,
 )
+from .fitting import Fit, fit, load_fit  # noqa: E402
 from .loading import bundled_models, load_model  # noqa: E402
 from .model import (  # noqa: E402
     Covariate,
@@ -34,9 +35,9 @@ from .solver import Solver  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
-    "CellpkpdError", "Covariate", "DataError", "DataProblem", "Dataset", "Dose", "Model",
+    "CellpkpdError", "Covariate", "DataError", "DataProblem", "Dataset", "Dose", "Fit", "Model",
     "ModelError", "Output", "Param", "ParameterError", "Problem", "Regimen", "ResidualError",
-    "Solver", "SolverError", "State", "Switch", "bsa", "bundled_models", "describe",
-    "load_model", "population_table", "predict_rows", "problem", "read_nonmem", "regimen",
-    "regimens", "simulate",
+    "Solver", "SolverError", "State", "Switch", "bsa", "bundled_models", "describe", "fit",
+    "load_fit", "load_model", "population_table", "predict_rows", "problem", "read_nonmem",
+    "regimen", "regimens", "simulate",
 ]  # fmt: skip

@@ -1,0 +1,192 @@
+"""The population model as pure functions of parameter values and data arrays, and the
+NumPyro model built from them.
+
+Nothing here closes over data: ``data`` is a pytree of arrays (events, fixed parameter values,
+covariates, observations), so the same log-density can later be vmapped over datasets.
+
+Individual parameters (non-centered):
+
+    h(theta_i) = h(theta_TV) + sum_k beta_k g_k(cov_i) + eta_i,   eta_i = diag(omega) L z_i,
+
+with h = log for positive parameters, scaled logit for bounded ones and the identity
+otherwise; z_i ~ Normal(0, I). Covariate forms g: power log(cov/ref), exponential (cov - ref),
+categorical 1[cov == level]; the linear form multiplies the parameter by 1 + beta (cov - ref)
+(it adds log(1 + beta (cov - ref)) on the log scale, and beta (cov - ref) on other scales).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+
+from .likelihood import KIND_CODES, pointwise_loglik
+from .observations import Observations
+from .spec import PopulationSpec, baseline_covariate
+
+_TINY = 1e-300
+
+
+def data_arrays(spec: PopulationSpec, prob, obs: Observations, fixed_theta: np.ndarray,
+                dv_floor: dict) -> dict:
+    """The data pytree: event arrays, the fixed parameter matrix, covariates, observations."""
+    cov = np.stack([baseline_covariate(prob.dataset, e.covariate) for e in spec.effects],
+                   axis=1) if spec.effects else np.zeros((prob.events.n_subjects, 0))
+    err_of_output = {e.index: k for k, e in enumerate(spec.errors)}
+    err = np.array([err_of_output[o] for o in obs.output], dtype=int)
+    kind = np.array([KIND_CODES[spec.errors[e].kind] for e in err], dtype=int)
+    floor = np.array([dv_floor[spec.errors[e].output] for e in err])
+    return {
+        "events": {k: jnp.asarray(v) for k, v in prob.events.arrays.items()},
+        "theta": jnp.asarray(fixed_theta),
+        "cov": jnp.asarray(cov),
+        "obs_subject": jnp.asarray(obs.subject),
+        "obs_record": jnp.asarray(obs.record),
+        "obs_output": jnp.asarray(obs.output),
+        "obs_error": jnp.asarray(err),
+        "obs_kind": jnp.asarray(kind),
+        "obs_dv": jnp.asarray(obs.dv),
+        "obs_lloq": jnp.asarray(obs.lloq),
+        "obs_censored": jnp.asarray(obs.censored),
+        "obs_floor": jnp.asarray(floor),
+    }
+
+
+def _to_scale(e, value):
+    if e.scale == "log":
+        return jnp.log(value)
+    if e.scale == "logit":
+        frac = (value - e.lower) / (e.upper - e.lower)
+        return jnp.log(frac) - jnp.log1p(-frac)
+    return value
+
+
+def _from_scale(e, h):
+    if e.scale == "log":
+        return jnp.exp(h)
+    if e.scale == "logit":
+        return e.lower + (e.upper - e.lower) * jax.nn.sigmoid(h)
+    return h
+
+
+def eta_from_z(spec: PopulationSpec, values: dict, z):
+    """Random effects (S, k) from the standard normal z (S, k)."""
+    if not spec.iiv:
+        return jnp.zeros((z.shape[0], 0), z.dtype)
+    omega = jnp.stack([values[f"omega_{p}"] for p in spec.iiv])
+    if spec.iiv_correlation:
+        z = z @ values["L_omega"].T
+    return z * omega
+
+
+def individual_theta(spec: PopulationSpec, values: dict, eta, data):
+    """The (S, P) parameter matrix, and a per-subject validity flag (a linear covariate effect
+    must keep the parameter's factor positive)."""
+    theta = data["theta"]
+    n = theta.shape[0]
+    valid = jnp.ones(n, bool)
+    iiv_pos = {p: j for j, p in enumerate(spec.iiv)}
+    for e in spec.estimated:
+        h = jnp.broadcast_to(_to_scale(e, values[e.name]), (n,))
+        for k, c in enumerate(spec.effects):
+            if c.param != e.name:
+                continue
+            beta, x = values[c.name], data["cov"][:, k]
+            if c.form == "power":
+                h = h + beta * jnp.log(x / c.reference)
+            elif c.form == "exponential":
+                h = h + beta * (x - c.reference)
+            elif c.form == "categorical":
+                h = h + beta * (x == c.level)
+            elif e.scale == "log":
+                factor = 1.0 + beta * (x - c.reference)
+                valid = valid & (factor > 0)
+                h = h + jnp.log(jnp.maximum(factor, _TINY))
+            else:
+                h = h + beta * (x - c.reference)
+        if e.name in iiv_pos:
+            h = h + eta[:, iiv_pos[e.name]]
+        theta = theta.at[:, e.column].set(_from_scale(e, h))
+    return theta, valid
+
+
+def observation_sigmas(spec: PopulationSpec, values: dict, data):
+    """Per-observation additive SD and proportional (or log-scale) SD."""
+    add, prop = [], []
+    for e in spec.errors:
+        if e.kind == "additive":
+            add.append(values[e.sigma_names[0]])
+            prop.append(0.0)
+        elif e.kind == "combined":
+            add.append(values[e.sigma_names[0]])
+            prop.append(values[e.sigma_names[1]])
+        else:
+            add.append(0.0)
+            prop.append(values[e.sigma_names[0]])
+    add = jnp.stack([jnp.asarray(a, jnp.float64) for a in add])
+    prop = jnp.stack([jnp.asarray(p, jnp.float64) for p in prop])
+    return add[data["obs_error"]], prop[data["obs_error"]]
+
+
+def predict_observations(theta, data, solve):
+    """Model predictions at every observation and the per-subject solver status."""
+    outputs, _, status = solve(theta, data["events"])
+    f = outputs[data["obs_subject"], data["obs_record"], data["obs_output"]]
+    return f, status
+
+
+def subject_loglik(spec: PopulationSpec, values: dict, eta, data, solve):
+    """Per-observation log-likelihood (N,), per-subject sums (S,), per-subject failure (S,)
+    and the predictions (N,). Failed subjects' predictions are replaced by a harmless value
+    so that no NaN reaches the gradient; callers turn ``failed`` into -inf."""
+    theta, valid = individual_theta(spec, values, eta, data)
+    f, status = predict_observations(theta, data, solve)
+    failed = (status != 0) | ~valid
+    subj = data["obs_subject"]
+    bad_f = ~jnp.isfinite(f) | failed[subj]
+    failed = failed | (jax.ops.segment_sum(bad_f.astype(jnp.int32), subj,
+                                           num_segments=theta.shape[0]) > 0)
+    f_safe = jnp.where(bad_f, 1.0, f)
+    add, prop = observation_sigmas(spec, values, data)
+    ll = pointwise_loglik(f_safe, data["obs_kind"], add, prop, data["obs_dv"],
+                          data["obs_lloq"], data["obs_censored"], data["obs_floor"])
+    ll = jnp.where(failed[subj], 0.0, ll)
+    per_subject = jax.ops.segment_sum(ll, subj, num_segments=theta.shape[0])
+    return ll, per_subject, failed, f
+
+
+def log_prior(spec: PopulationSpec, values: dict):
+    return sum(jnp.sum(spec.priors[name].log_prob(values[name])) for name in prior_sites(spec))
+
+
+def prior_sites(spec: PopulationSpec) -> tuple[str, ...]:
+    sites = spec.estimated_names + tuple(c.name for c in spec.effects)
+    sites += tuple(f"omega_{p}" for p in spec.iiv)
+    if spec.iiv_correlation:
+        sites += ("L_omega",)
+    return sites + spec.sigma_names
+
+
+def numpyro_model(spec: PopulationSpec, solve, count_failures=None):
+    """The NumPyro model ``model(data)``. ``count_failures``, if given, is called on the host
+    with the number of failed subjects at every evaluation (for the sampler statistics)."""
+
+    def model(data):
+        values = {name: numpyro.sample(name, spec.priors[name]) for name in prior_sites(spec)}
+        n = data["theta"].shape[0]
+        k = len(spec.iiv)
+        if k:
+            with numpyro.plate("id", n):
+                z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([k]).to_event(1))
+        else:
+            z = jnp.zeros((n, 0))
+        eta = eta_from_z(spec, values, z)
+        _, per_subject, failed, _ = subject_loglik(spec, values, eta, data, solve)
+        n_failed = jnp.sum(failed)
+        if count_failures is not None:
+            jax.debug.callback(count_failures, n_failed)
+        numpyro.factor("loglik", jnp.where(n_failed > 0, -jnp.inf, jnp.sum(per_subject)))
+
+    return model

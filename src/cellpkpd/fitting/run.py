@@ -1,0 +1,265 @@
+"""`cellpkpd.fit`: a population model from options, then NUTS, SVI or a Laplace MAP."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, init_to_value
+from numpyro.infer.autoguide import AutoNormal
+
+from .. import superposition
+from ..errors import ParameterError
+from ..simulation import _as_model, problem
+from ..solver import Solver
+from .observations import gather
+from .optimize import initial_values, laplace_fit, pooled_fit
+from .population import data_arrays, numpyro_model, prior_sites
+from .results import Fit, FitRecord
+from .spec import build_spec
+
+METHODS = ("nuts", "svi", "map")
+
+
+class FailureCounter:
+    """Host-side count of failed solves (subjects) seen by the log-density, by phase."""
+
+    def __init__(self):
+        self.phase = "init"
+        self.counts = {"init": 0, "warmup": 0, "sampling": 0}
+        self.evaluations_failed = {"init": 0, "warmup": 0, "sampling": 0}
+
+    def __call__(self, n_failed):
+        n = np.asarray(n_failed)
+        self.counts[self.phase] += int(n.sum())
+        self.evaluations_failed[self.phase] += int((n > 0).sum())
+
+
+def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mapping | None = None,
+        error: Mapping | None = None, fixed: Mapping | None = None,
+        priors: Mapping | None = None, estimate=None, method: str = "nuts", chains: int = 4,
+        warmup: int = 500, samples: int = 500, seed: int = 0, target_accept: float = 0.8,
+        max_tree_depth: int = 10, init="pooled", svi_steps: int = 3000,
+        svi_learning_rate: float = 0.01, solver: Solver | None = None,
+        dvid: Mapping | None = None, progress: bool = False,
+        chain_method: str = "vectorized", dense_mass: bool = False) -> Fit:
+    """Fit a hierarchical (population) model to ``data``.
+
+    Parameters
+    ----------
+    model : Model or str
+    data : Dataset, path or DataFrame (NONMEM format). Observations are EVID 0, MDV 0 rows;
+        DVID names the output (a name, or a number mapped by ``dvid``); rows without DVID
+        observe the model's first output, or the one output ``error`` names. BLQ rows, and
+        rows with DV < LLOQ, enter through the M3 likelihood.
+    iiv : list of parameter names, or {name: omega prior or HalfNormal scale}
+        Parameters with inter-individual variability: log-normal for positive parameters,
+        logit-normal for bounded ones (fractions), normal otherwise.
+    iiv_correlation : bool
+        A full Omega with an LKJ(2) prior on its correlations; diagonal otherwise.
+    covariates : {param: (COLUMN, form, reference) or a list of them}
+        Forms ``power``, ``exponential``, ``linear`` and ``categorical`` (reference = the
+        reference level; one effect per other level). Each subject's baseline value is used.
+    error : {output: kind}
+        ``additive``, ``proportional``, ``combined`` or ``lognormal``; an output not named
+        takes its declared `ResidualError` kind, else ``proportional``.
+    fixed : {param: value}
+        Parameters held at a value. Every other parameter is estimated, unless
+        ``estimate=[...]`` lists the estimated ones (then the rest stay at their defaults).
+    priors : {site: numpyro distribution}
+        Replace default priors (see `cellpkpd.fitting.spec` for the rule) for typical values
+        (by parameter name), ``omega_<p>``, ``beta_<p>_<COV>``, ``sigma_<output>``
+        (``sigma_add_``/``sigma_prop_`` for combined) and ``L_omega``.
+    method : {"nuts", "svi", "map"}
+        NUTS; SVI with a mean-field normal guide; or the Laplace MAP of the population
+        parameters (random effects integrated out, as NONMEM's LAPLACIAN), with standard
+        errors from the Hessian.
+    chains, warmup, samples, seed, target_accept, max_tree_depth :
+        NUTS settings. Chains are vectorised on one device.
+    init : "pooled", "map" or {site: value}
+        Where the chains start: a pooled fit (random effects at zero) for the typical values
+        and residual SDs, the Laplace MAP, or given values. All chains start near the same
+        point (jittered with the seed), so they cannot split between modes such as the
+        flip-flop of absorption and elimination.
+    solver : Solver, optional
+        ODE settings. Linear models use an exact superposition solution when the data allow.
+
+    Returns
+    -------
+    Fit
+    """
+    if method not in METHODS:
+        raise ParameterError(f"method={method!r} is not one of {METHODS}")
+    for name, value in (("chains", chains), ("warmup", warmup), ("samples", samples)):
+        if not (isinstance(value, (int, np.integer)) and value >= 1):
+            raise ParameterError(f"{name}={value!r} must be a positive integer")
+    started = time.perf_counter()
+    model = _as_model(model)
+    from ..nonmem import read_nonmem
+
+    dataset = read_nonmem(data, dvid_map=dvid, outputs=model.output_names)
+    prob = problem(model, dataset, solver=solver)
+    default_output = model.output_names[0]
+    if error and len(error) == 1 and next(iter(error)) in model.output_names:
+        default_output = next(iter(error))
+    obs = gather(prob, default_output)
+    observed = tuple(dict.fromkeys(obs.output_names))
+    dv_scale = _dv_scale(obs)
+    spec, fixed_values = build_spec(
+        model, dataset, observed, iiv=iiv, iiv_correlation=iiv_correlation,
+        covariates=covariates, error=error, fixed=fixed, priors=priors, estimate=estimate,
+        dv_scale=dv_scale)
+    fixed_theta = prob.parameters(fixed_values)
+    floor = {name: 1e-6 * max(_median_abs(obs, name), 1e-12) for name in observed}
+    data_tree = data_arrays(spec, prob, obs, fixed_theta, floor)
+    solve = solver_for(prob)
+
+    values0 = initial_values(spec, data_tree, dv_scale,
+                             init if isinstance(init, Mapping) else None)
+    record = FitRecord(model=model, dataset=dataset, prob=prob, obs=obs, spec=spec,
+                       data=data_tree, solve=solve, options=dict(
+                           iiv=list(spec.iiv), iiv_correlation=iiv_correlation,
+                           covariates=_plain_covariates(covariates), error=dict(
+                               (e.output, e.kind) for e in spec.errors),
+                           fixed=fixed_values, estimate=list(spec.estimated_names),
+                           method=method, chains=chains, warmup=warmup, samples=samples,
+                           seed=seed, target_accept=target_accept,
+                           max_tree_depth=max_tree_depth, dvid=_plain_dvid(dvid)))
+    counter = FailureCounter()
+    key = jax.random.PRNGKey(seed)
+
+    if method == "map":
+        values, z_hat, laplace = laplace_fit(spec, data_tree, solve,
+                                             pooled_fit(spec, data_tree, solve, values0))
+        return Fit.from_map(record, values, z_hat, laplace, key,
+                            elapsed=time.perf_counter() - started)
+
+    if init == "pooled" or init is None:
+        start = pooled_fit(spec, data_tree, solve, values0)
+        z_start = None
+    elif init == "map":
+        start, z_start, _ = laplace_fit(spec, data_tree, solve,
+                                        pooled_fit(spec, data_tree, solve, values0))
+    elif isinstance(init, Mapping):
+        start, z_start = values0, None
+    else:
+        raise ParameterError(f"init={init!r} must be 'pooled', 'map' or a dict of values")
+    start = {**values0, **start}
+
+    nmodel = numpyro_model(spec, solve, count_failures=counter)
+    if method == "svi":
+        guide = AutoNormal(nmodel, init_loc_fn=init_to_value(
+            values=_init_sites(spec, start, z_start, prob.events.n_subjects)))
+        svi = SVI(nmodel, guide, numpyro.optim.Adam(svi_learning_rate), Trace_ELBO())
+        counter.phase = "warmup"
+        key, run_key, draw_key = jax.random.split(key, 3)
+        result = svi.run(run_key, svi_steps, data_tree, progress_bar=progress)
+        counter.phase = "sampling"
+        draws = guide.sample_posterior(draw_key, result.params, sample_shape=(samples,),
+                                       data=data_tree)
+        draws = {k: np.asarray(v)[None] for k, v in draws.items() if k in _sites(spec)}
+        return Fit.from_draws(record, draws, None, counter, key,
+                              elapsed=time.perf_counter() - started,
+                              extra={"svi_loss": np.asarray(result.losses)})
+
+    kernel = NUTS(nmodel, target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
+                  dense_mass=dense_mass,
+                  init_strategy=init_to_value(
+                      values=_init_sites(spec, start, z_start, prob.events.n_subjects)))
+    mcmc = MCMC(kernel, num_warmup=warmup, num_samples=samples, num_chains=chains,
+                chain_method=chain_method, progress_bar=progress)
+    key, jitter_key, run_key = jax.random.split(key, 3)
+    init_params = _jittered_init(spec, nmodel, data_tree, start, z_start, chains, jitter_key)
+    counter.phase = "warmup"
+    mcmc.warmup(run_key, data_tree, init_params=init_params,
+                extra_fields=("diverging", "num_steps", "accept_prob", "energy",
+                              "potential_energy", "adapt_state.step_size"),
+                collect_warmup=False)
+    counter.phase = "sampling"
+    mcmc.run(mcmc.post_warmup_state.rng_key, data_tree,
+             extra_fields=("diverging", "num_steps", "accept_prob", "energy",
+                           "potential_energy", "adapt_state.step_size"))
+    draws = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
+    stats = {k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
+    return Fit.from_draws(record, draws, stats, counter, key,
+                          elapsed=time.perf_counter() - started)
+
+
+def solver_for(prob):
+    """The exact superposition solver where it applies, else the event engine."""
+    if prob.solver.method == "closed_form" and superposition.applicable(
+            prob.model, prob.events) is None:
+        return superposition.batch_solver(prob.model)
+    return prob.compiled
+
+
+def _sites(spec):
+    return set(prior_sites(spec)) | ({"z"} if spec.iiv else set())
+
+
+def _init_sites(spec, start, z_start, n):
+    values = {s: jnp.asarray(start[s]) for s in prior_sites(spec)}
+    if spec.iiv:
+        values["z"] = jnp.asarray(z_start if z_start is not None
+                                  else np.zeros((n, len(spec.iiv))))
+    return values
+
+
+def _jittered_init(spec, nmodel, data_tree, start, z_start, chains, key):
+    """Unconstrained starting points per chain: the start, plus N(0, 0.1) jitter (0.5 on z
+    when it starts at zero), so chains are distinct but in the same mode."""
+    from numpyro.infer.util import initialize_model
+
+    n = data_tree["theta"].shape[0]
+    info = initialize_model(jax.random.PRNGKey(0), nmodel, model_args=(data_tree,),
+                            init_strategy=init_to_value(
+                                values=_init_sites(spec, start, z_start, n)))
+    z0 = info.param_info.z
+    out = {}
+    for name, value in z0.items():
+        key, sub = jax.random.split(key)
+        scale = 0.5 if (name == "z" and z_start is None) else 0.1
+        noise = scale * jax.random.normal(sub, (chains, *jnp.shape(value)))
+        out[name] = jnp.asarray(value)[None] + noise
+    return out
+
+
+def _dv_scale(obs):
+    scale = {}
+    for name in dict.fromkeys(obs.output_names):
+        dv = obs.dv[obs.of(name)]
+        dv = dv[np.isfinite(dv) & ~obs.censored[obs.of(name)]]
+        s = float(np.std(dv)) if dv.size > 1 else 1.0
+        scale[name] = s if s > 0 else 1.0
+    return scale
+
+
+def _median_abs(obs, name):
+    dv = obs.dv[obs.of(name)]
+    dv = dv[np.isfinite(dv)]
+    return float(np.median(np.abs(dv))) if dv.size else 1.0
+
+
+def _plain_covariates(covariates):
+    if not covariates:
+        return {}
+    out = {}
+    for param, entries in covariates.items():
+        if isinstance(entries, tuple) and entries and isinstance(entries[0], str):
+            entries = [entries]
+        out[param] = [list(e) for e in entries]
+    return out
+
+
+def _plain_dvid(dvid):
+    return None if dvid is None else {str(k): v for k, v in dvid.items()}
+
+
+def warn_all(messages):
+    for m in messages:
+        warnings.warn(m, RuntimeWarning, stacklevel=3)
