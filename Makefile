@@ -27,6 +27,7 @@ demo: venv
 bench: venv
 	$(PY) benchmarks/simulate.py
 	$(PY) benchmarks/simulate_msc.py
+	$(PY) benchmarks/fit.py
 
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks models
