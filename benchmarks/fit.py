@@ -117,17 +117,9 @@ def gradient_cost():
 
     from cellpkpd.fitting import population, run
 
-    model = cp.load_model("pk_1cmt_oral")
-    ds = cp.read_nonmem(DATA)
-    prob = cp.problem(model, ds)
-    obs = run.gather(prob, "cp")
-    spec, fixed = run.build_spec(model, ds, ("cp",), iiv=["ka", "cl", "v"],
-                                 iiv_correlation=False, covariates=None,
-                                 error={"cp": "additive"}, fixed=None, priors=None,
-                                 estimate=None, dv_scale=run._dv_scale(obs))
-    data = population.data_arrays(spec, prob, obs, prob.parameters(fixed), {"cp": 1e-6})
-    nmodel = population.numpyro_model(spec, run.solver_for(prob))
-    info = initialize_model(jax.random.PRNGKey(0), nmodel, model_args=(data,))
+    prep = run.prepare("pk_1cmt_oral", DATA, iiv=["ka", "cl", "v"], error={"cp": "additive"})
+    nmodel = population.numpyro_model(prep.spec, prep.solve)
+    info = initialize_model(jax.random.PRNGKey(0), nmodel, model_args=(prep.data,))
     grad = jax.jit(jax.grad(info.potential_fn))
     jax.block_until_ready(grad(info.param_info.z))
     t0 = time.perf_counter()

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import platform
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,8 +85,6 @@ class Fit:
         fit = cls(idata, prov, record)
         if record.options.get("method") == "nuts":
             for message in fit.diagnostics().messages:
-                import warnings
-
                 warnings.warn(message, RuntimeWarning, stacklevel=3)
         return fit
 
@@ -121,11 +119,7 @@ class Fit:
         prov["map_estimates"] = _mode_scalars(mode, spec)
         if laplace is not None:
             prov["laplace_objective"] = laplace[3]
-        return cls(idata, prov)._attach(record)
-
-    def _attach(self, record):
-        self._record = record
-        return self
+        return cls(idata, prov, record)
 
     # -- reading ---------------------------------------------------------------------------------
     @property
@@ -153,8 +147,6 @@ class Fit:
         """Population parameters: mean, sd, median, 94% HDI, R-hat and ESS (MAP fits add the
         mode as ``map``)."""
         ds = self.population_draws()
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             table = az.summary(ds, hdi_prob=0.94, round_to="none",
@@ -205,20 +197,19 @@ class Fit:
         return np.array([kinds[o] for o in outputs])
 
     def _residual_sd(self, outputs, ipred):
+        """SD of each observation's residual error at its IPRED, from the posterior medians
+        of the error model's SDs (log-scale SD for log-normal outputs)."""
         post = self.idata.posterior
-        kinds = self.provenance["options"]["error"]
         sd = np.empty(len(outputs))
-        for k, (o, f) in enumerate(zip(outputs, ipred, strict=True)):
-            kind = kinds[o]
-            med = lambda v: float(post[v].median())  # noqa: E731
-            if kind == "additive":
-                sd[k] = med(f"sigma_{o}")
-            elif kind == "proportional":
-                sd[k] = med(f"sigma_{o}") * abs(f)
-            elif kind == "combined":
-                sd[k] = math.hypot(med(f"sigma_add_{o}"), med(f"sigma_prop_{o}") * f)
-            else:
-                sd[k] = med(f"sigma_{o}")
+        for o, kind in self.provenance["options"]["error"].items():
+            rows = outputs == o
+            f = ipred[rows]
+            if kind == "combined":
+                sd[rows] = np.hypot(float(post[f"sigma_add_{o}"].median()),
+                                    float(post[f"sigma_prop_{o}"].median()) * f)
+                continue
+            sigma = float(post[f"sigma_{o}"].median())
+            sd[rows] = sigma * np.abs(f) if kind == "proportional" else sigma
         return sd
 
     def diagnostics(self) -> Diagnostics:
@@ -290,8 +281,8 @@ def load_fit(directory) -> Fit:
         raise FileNotFoundError(f"{directory} has no provenance.json: not a saved fit, or the "
                                 "save did not finish")
     provenance = json.loads(prov_path.read_text())
-    idata = az.from_netcdf(str(directory / "posterior.nc"), engine="h5netcdf")
-    idata.load() if hasattr(idata, "load") else None
+    # Eager, so the file is not held open: a later save into the same directory replaces it.
+    idata = az.from_netcdf(str(directory / "posterior.nc"), engine="h5netcdf").load()
     return Fit(idata, provenance)
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -15,13 +15,14 @@ from numpyro.infer.autoguide import AutoNormal
 
 from .. import superposition
 from ..errors import ParameterError
+from ..nonmem import read_nonmem
 from ..simulation import _as_model, problem
 from ..solver import Solver
 from .observations import gather
 from .optimize import initial_values, laplace_fit, pooled_fit
 from .population import data_arrays, numpyro_model, prior_sites
 from .results import Fit, FitRecord
-from .spec import build_spec
+from .spec import build_spec, covariate_entries
 
 METHODS = ("nuts", "svi", "map")
 
@@ -32,12 +33,9 @@ class FailureCounter:
     def __init__(self):
         self.phase = "init"
         self.counts = {"init": 0, "warmup": 0, "sampling": 0}
-        self.evaluations_failed = {"init": 0, "warmup": 0, "sampling": 0}
 
     def __call__(self, n_failed):
-        n = np.asarray(n_failed)
-        self.counts[self.phase] += int(n.sum())
-        self.evaluations_failed[self.phase] += int((n > 0).sum())
+        self.counts[self.phase] += int(np.asarray(n_failed).sum())
 
 
 def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mapping | None = None,
@@ -99,25 +97,12 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
         if not (isinstance(value, (int, np.integer)) and value >= 1):
             raise ParameterError(f"{name}={value!r} must be a positive integer")
     started = time.perf_counter()
-    model = _as_model(model)
-    from ..nonmem import read_nonmem
-
-    dataset = read_nonmem(data, dvid_map=dvid, outputs=model.output_names)
-    prob = problem(model, dataset, solver=solver)
-    default_output = model.output_names[0]
-    if error and len(error) == 1 and next(iter(error)) in model.output_names:
-        default_output = next(iter(error))
-    obs = gather(prob, default_output)
-    observed = tuple(dict.fromkeys(obs.output_names))
-    dv_scale = _dv_scale(obs)
-    spec, fixed_values = build_spec(
-        model, dataset, observed, iiv=iiv, iiv_correlation=iiv_correlation,
-        covariates=covariates, error=error, fixed=fixed, priors=priors, estimate=estimate,
-        dv_scale=dv_scale)
-    fixed_theta = prob.parameters(fixed_values)
-    floor = {name: 1e-6 * max(_median_abs(obs, name), 1e-12) for name in observed}
-    data_tree = data_arrays(spec, prob, obs, fixed_theta, floor)
-    solve = solver_for(prob)
+    prep = prepare(model, data, iiv=iiv, iiv_correlation=iiv_correlation,
+                   covariates=covariates, error=error, fixed=fixed, priors=priors,
+                   estimate=estimate, solver=solver, dvid=dvid)
+    model, dataset, prob, obs, spec = prep.model, prep.dataset, prep.prob, prep.obs, prep.spec
+    fixed_values, data_tree, solve, dv_scale = (prep.fixed_values, prep.data, prep.solve,
+                                                prep.dv_scale)
 
     values0 = initial_values(spec, data_tree, dv_scale,
                              init if isinstance(init, Mapping) else None)
@@ -190,6 +175,44 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
                           elapsed=time.perf_counter() - started)
 
 
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """A population model resolved against its data: what every fitting method starts from."""
+
+    model: object
+    dataset: object
+    prob: object
+    obs: object
+    spec: object
+    fixed_values: dict
+    data: dict
+    solve: object
+    dv_scale: dict
+
+
+def prepare(model, data, *, iiv=(), iiv_correlation=False, covariates=None, error=None,
+            fixed=None, priors=None, estimate=None, solver=None, dvid=None) -> Prepared:
+    """Read and check the data, resolve the options (`build_spec`) and build the data pytree
+    and the solver; every mistake is reported here, before anything compiles."""
+    model = _as_model(model)
+    dataset = read_nonmem(data, dvid_map=dvid, outputs=model.output_names)
+    prob = problem(model, dataset, solver=solver)
+    default_output = model.output_names[0]
+    if error and len(error) == 1 and next(iter(error)) in model.output_names:
+        default_output = next(iter(error))
+    obs = gather(prob, default_output)
+    observed = tuple(dict.fromkeys(obs.output_names))
+    dv_scale = _dv_scale(obs)
+    spec, fixed_values = build_spec(
+        model, dataset, observed, iiv=iiv, iiv_correlation=iiv_correlation,
+        covariates=covariates, error=error, fixed=fixed, priors=priors, estimate=estimate,
+        dv_scale=dv_scale)
+    floor = {name: 1e-6 * max(_median_abs(obs, name), 1e-12) for name in observed}
+    data_tree = data_arrays(spec, prob, obs, prob.parameters(fixed_values), floor)
+    return Prepared(model, dataset, prob, obs, spec, fixed_values, data_tree,
+                    solver_for(prob), dv_scale)
+
+
 def solver_for(prob):
     """The exact superposition solver where it applies, else the event engine."""
     if prob.solver.method == "closed_form" and superposition.applicable(
@@ -248,18 +271,10 @@ def _median_abs(obs, name):
 def _plain_covariates(covariates):
     if not covariates:
         return {}
-    out = {}
-    for param, entries in covariates.items():
-        if isinstance(entries, tuple) and entries and isinstance(entries[0], str):
-            entries = [entries]
-        out[param] = [list(e) for e in entries]
-    return out
+    return {param: [list(e) for e in covariate_entries(entries)]
+            for param, entries in covariates.items()}
 
 
 def _plain_dvid(dvid):
     return None if dvid is None else {str(k): v for k, v in dvid.items()}
 
-
-def warn_all(messages):
-    for m in messages:
-        warnings.warn(m, RuntimeWarning, stacklevel=3)

@@ -256,9 +256,7 @@ def _covariate_effects(model, dataset, covariates, est_names):
             raise ParameterError(
                 f"covariates names {param!r}, which is not an estimated parameter of model "
                 f"{model.name!r}; estimated: {sorted(est_names)}")
-        if isinstance(entries, tuple) and entries and isinstance(entries[0], str):
-            entries = [entries]
-        for entry in entries:
+        for entry in covariate_entries(entries):
             if not (isinstance(entry, (tuple, list)) and len(entry) in (2, 3)):
                 raise ParameterError(
                     f"covariates[{param!r}] entry {entry!r} must be (COLUMN, form, reference), "
@@ -302,6 +300,13 @@ def _covariate_effects(model, dataset, covariates, est_names):
                         f"covariates[{param!r}]: the power form needs {cov} > 0 and a "
                         f"reference > 0 (got reference {ref}, min {values.min()})")
             yield CovariateEffect(param, cov, form, ref)
+
+
+def covariate_entries(entries) -> list:
+    """One (COLUMN, form, reference) tuple, or a list of them, as a list."""
+    if isinstance(entries, tuple) and entries and isinstance(entries[0], str):
+        return [entries]
+    return list(entries)
 
 
 def _fmt(v):
