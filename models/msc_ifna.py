@@ -284,7 +284,7 @@ model = compose(
      Block(name="covariates", covariates=covariates)],
     outputs=outputs,
     description=__doc__.split("\n\n")[1].replace("\n", " "),
-    default_solver="kvaerno5",
+    default_solver="rodas4",
     assumptions=(
         "Parameters tagged [asm] have no direct source; give them wide priors.",
         "Tumor homing of MSCs scales linearly with tumor size relative to SLD0.",

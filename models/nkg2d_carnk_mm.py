@@ -85,7 +85,7 @@ model = compose(
                "marrow"),
     ],
     description=__doc__.split("\n\n")[1].replace("\n", " "),
-    default_solver="kvaerno5",
+    default_solver="rodas4",
     references=("Liu E et al. N Engl J Med 2020;382:545-553",
                 "Hardiansyah D, Ng CM. J Pharmacokinet Pharmacodyn 2019;46:33-52"),
     assumptions=(

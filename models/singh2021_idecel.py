@@ -39,6 +39,6 @@ model = compose(
                "marrow"),
     ],
     description=__doc__.split("\n\n")[1].replace("\n", " "),
-    default_solver="kvaerno5",
+    default_solver="rodas4",
     assumptions=("M-protein and sBCMA start at steady state.",),
 )

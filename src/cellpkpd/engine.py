@@ -68,6 +68,7 @@ def solve_subject(model, solver, n_overlap, has_periodic, has_constant, p, ev):
     n = model.n_states
     dtype = p.dtype
     flow = make_flow(model, solver)
+    carrying_flow = make_flow(model, solver, carry_step=True)
     status = jnp.int32(0)
 
     # Doses.
@@ -160,9 +161,9 @@ def solve_subject(model, solver, n_overlap, has_periodic, has_constant, p, ev):
     switch_ids = jnp.arange(n_sw)
 
     def step(carry, e):
-        t, y, r, c, w, epoch, st = carry
+        t, y, r, c, w, epoch, st, dt = carry
         t1 = jnp.where(e["valid"], e["time"], t)
-        y, ok = flow(y, t, t1, r, p, jnp.concatenate([c, w]))
+        y, ok, dt = carrying_flow(y, t, t1, r, p, jnp.concatenate([c, w]), dt)
         st = st | jnp.where(ok, 0, ODE_FAILED)
         sets_epoch = e["valid"] & (
             (e["action"] == _RESET) | ((e["action"] == _SS) & (ss_mode[e["slot"]] == 1)))
@@ -187,13 +188,13 @@ def solve_subject(model, solver, n_overlap, has_periodic, has_constant, p, ev):
         r = r + jnp.where(active & (e["action"] == _RATE), e["value"], 0.0) * onehot
         takes_cov = e["valid"] & (e["rec"] >= 0) & rec_has_cov[rec]
         c = jnp.where(takes_cov, cov_after[rec], c)
-        return (t1, y, r, c, w, epoch, st), (y, w)
+        return (t1, y, r, c, w, epoch, st, dt), (y, w)
 
     y0 = model.initial_state(p, ev["cov0"])
     t0 = jnp.min(jnp.where(ev["rec_valid"], ev["rec_time"], jnp.inf))
     carry0 = (t0, y0, jnp.zeros(n, dtype), ev["cov0"], jnp.zeros(n_sw, dtype), jnp.int64(0),
-              jnp.int32(0))
-    (*_, scan_status), (ys, ws) = jax.lax.scan(step, carry0, table)
+              jnp.int32(0), jnp.zeros((), dtype))
+    (*_, scan_status, _), (ys, ws) = jax.lax.scan(step, carry0, table)
     status |= scan_status
 
     position = jnp.argsort(order)[:n_rec]

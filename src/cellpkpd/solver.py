@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-METHODS = ("auto", "closed_form", "tsit5", "kvaerno3", "kvaerno4", "kvaerno5")
+METHODS = ("auto", "closed_form", "tsit5", "kvaerno3", "kvaerno4", "kvaerno5", "rodas4")
 
 
 @dataclass(frozen=True)
@@ -13,10 +13,14 @@ class Solver:
 
     Parameters
     ----------
-    method : {"auto", "closed_form", "tsit5", "kvaerno3", "kvaerno4", "kvaerno5"}
+    method : {"auto", "closed_form", "tsit5", "kvaerno3", "kvaerno4", "kvaerno5", "rodas4"}
         ``"closed_form"`` is the exact matrix exponential of a linear model; ``"tsit5"`` is an
         explicit Runge-Kutta method for non-stiff systems; ``"kvaerno3/4/5"`` are implicit
-        (stiff, L-stable ESDIRK) ones of order 3, 4 and 5. ``"auto"`` picks the closed form
+        (stiff, L-stable ESDIRK) ones of order 3, 4 and 5; ``"rodas4"`` is a linearly
+        implicit (Rosenbrock, L-stable, order 4) stiff method with a sparse Jacobian, the
+        fastest for simulating the stiff models. Reverse-mode gradients through ``"rodas4"``
+        differentiate its Jacobian as well and compile slowly (minutes on ``msc_ifna``);
+        use ``"kvaerno5"`` for reverse-mode gradients of large stiff models. ``"auto"`` picks the closed form
         for models declared linear and the model's ``default_solver`` otherwise.
     rtol, atol : float
         Relative and absolute tolerances of the adaptive ODE methods (in state units).

@@ -1,0 +1,133 @@
+"""Rodas4 and the sparse Jacobian machinery, against scipy and dense linear algebra."""
+
+from __future__ import annotations
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.integrate import solve_ivp
+
+import cellpkpd as cp
+from cellpkpd.flows import jacobian_plan
+from cellpkpd.rosenbrock import Rodas4, rodas4_step
+from cellpkpd.sparsity import SparsePlan, jacobian_pattern
+
+
+def forced(t, y, args):
+    return jnp.array([-2 * y[0] + y[1] ** 2 + jnp.sin(t),
+                      y[0] - 0.5 * y[1] - 0.1 * y[1] ** 3 + jnp.cos(3 * t)])
+
+
+def robertson(t, y, args):
+    return jnp.array([-0.04 * y[0] + 1e4 * y[1] * y[2],
+                      0.04 * y[0] - 1e4 * y[1] * y[2] - 3e7 * y[1] ** 2,
+                      3e7 * y[1] ** 2])
+
+
+def test_rodas4_converges_at_fourth_order_on_a_forced_nonlinear_system():
+    y0 = jnp.array([1.0, 0.5])
+    ref = solve_ivp(lambda t, y: np.asarray(forced(t, y, None)), (0, 2), np.asarray(y0),
+                    method="DOP853", rtol=1e-13, atol=1e-14).y[:, -1]
+    errors = []
+    for n in (20, 40, 80):
+        sol = diffrax.diffeqsolve(diffrax.ODETerm(forced), Rodas4(), 0.0, 2.0, 2.0 / n, y0,
+                                  stepsize_controller=diffrax.ConstantStepSize())
+        errors.append(np.max(np.abs(np.asarray(sol.ys[-1]) - ref)))
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all((orders > 3.8) & (orders < 4.6)), orders
+
+
+def test_rodas4_solves_the_stiff_robertson_problem_like_radau():
+    y0 = jnp.array([1.0, 0.0, 0.0])
+    sol = diffrax.diffeqsolve(diffrax.ODETerm(robertson), Rodas4(), 0.0, 1e3, 1e-6, y0,
+                              stepsize_controller=diffrax.PIDController(rtol=1e-7, atol=1e-12),
+                              max_steps=10_000)
+    ref = solve_ivp(lambda t, y: np.asarray(robertson(t, y, None)), (0, 1e3), np.asarray(y0),
+                    method="Radau", rtol=1e-12, atol=1e-16).y[:, -1]
+    np.testing.assert_allclose(np.asarray(sol.ys[-1]), ref, rtol=1e-5)
+    assert int(sol.stats["num_steps"]) < 500  # stiff: an explicit method needs ~10^6
+
+
+def random_sparse_matrix(rng, n, density):
+    pattern = rng.random((n, n)) < density
+    a = np.where(pattern, rng.normal(size=(n, n)), 0.0)
+    return pattern, a
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sparse_factor_and_solve_match_dense_algebra(seed):
+    rng = np.random.default_rng(seed)
+    n = 12
+    pattern, jac = random_sparse_matrix(rng, n, 0.2)
+    plan = SparsePlan.from_pattern(pattern)
+    compressed = jnp.asarray(plan.seeds @ jac.T)  # what the forward-mode probes return
+    diagonal = 7.0
+    lu = plan.factor(jnp.asarray(diagonal), plan.jacobian_values(compressed))
+    b = rng.normal(size=n)
+    x = plan.solve(lu, jnp.asarray(b))
+    np.testing.assert_allclose(np.asarray(x), np.linalg.solve(diagonal * np.eye(n) - jac, b),
+                               rtol=1e-10, atol=1e-12)
+    # Colours are valid: columns of one colour share no row.
+    colours = np.asarray(plan.colours)
+    for c in range(plan.n_colours):
+        assert pattern[:, colours == c].sum(axis=1).max(initial=0) <= 1
+
+
+BUNDLED_STIFF = ["msc_ifna", "nkg2d_carnk_mm", "singh2021_idecel", "pkpd_friberg"]
+
+
+@pytest.mark.parametrize("name", BUNDLED_STIFF)
+def test_structural_pattern_covers_the_jacobian_at_random_points(name):
+    model = cp.load_model(name)
+    n = model.n_states
+    p0 = np.array(list(model.default_params().values()))
+    c0 = np.array(list(model.default_covariates().values()) + [1.0] * len(model.switches))
+    pattern = jacobian_pattern(lambda y, p, c: model.rhs(0.0, y, p, c), n, jnp.asarray(p0),
+                               jnp.asarray(c0))
+    rng = np.random.default_rng(0)
+    jac = jax.jit(jax.jacfwd(lambda y, p, c: model.rhs(0.0, y, p, c)))
+    for _ in range(8):
+        y = np.exp(rng.uniform(-3, 3, n))
+        p = p0 * np.exp(rng.normal(0, 0.5, p0.size))
+        c = c0.copy()
+        if model.switches:
+            c[-len(model.switches):] = rng.integers(0, 2, len(model.switches))
+        values = np.asarray(jac(jnp.asarray(y), jnp.asarray(p), jnp.asarray(c)))
+        assert not np.any(values[~pattern]), f"{name}: a Jacobian entry outside the pattern"
+
+
+def test_sparse_rodas4_step_equals_the_dense_step_on_msc_ifna():
+    model = cp.load_model("msc_ifna")
+    plan = jacobian_plan(model)
+    assert plan is not None and plan.n_colours < model.n_states
+    p = jnp.asarray(list(model.default_params().values()))
+    c = jnp.asarray(list(model.default_covariates().values()) + [1.0] * len(model.switches))
+    y = model.initial_state(p, c[: len(model.covariates)]) * 1.5 + 1.0
+
+    def f(t, y):
+        return model.rhs(t, y, p, c)
+
+    for h in (1e-3, 0.3):
+        dense = rodas4_step(f, jnp.asarray(0.0), y, h)
+        sparse = rodas4_step(f, jnp.asarray(0.0), y, h, plan)
+        np.testing.assert_allclose(np.asarray(sparse[0]), np.asarray(dense[0]), rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(sparse[1]), np.asarray(dense[1]), rtol=1e-7,
+                                   atol=1e-12 * float(jnp.max(jnp.abs(dense[1]))))
+
+
+def test_carried_step_sizes_do_not_change_the_solution():
+    """Extra observation records split the integration into more segments; with the step size
+    carried across them the answer at the common times is the same to the tolerance."""
+    model = cp.load_model("pk_1cmt_mm")
+    doses = pd.DataFrame({"ID": [1, 1], "TIME": [0.0, 24.0], "AMT": [100.0, 50.0],
+                          "CMT": [1, 1], "EVID": [1, 1], "RATE": [0.0, 25.0]})
+    solver = cp.Solver(method="rodas4", rtol=1e-9, atol=1e-12)
+    few = np.array([6.0, 30.0, 48.0])
+    many = np.sort(np.concatenate([few, np.linspace(0.5, 47.5, 40)]))
+    a = cp.simulate(model, doses, times=few, solver=solver)
+    b = cp.simulate(model, doses, times=many, solver=solver).sel(time=few)
+    name = model.output_names[0]
+    np.testing.assert_allclose(b[name].values, a[name].values, rtol=1e-7)
