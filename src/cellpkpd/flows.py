@@ -15,8 +15,8 @@ import jax.numpy as jnp
 from jax.scipy.linalg import expm
 
 from .rosenbrock import Rodas4
-from .sparsity import SparsePlan, jacobian_pattern
 from .solver import Solver
+from .sparsity import SparsePlan, jacobian_pattern
 
 _METHODS = {"tsit5": diffrax.Tsit5, "kvaerno3": diffrax.Kvaerno3, "kvaerno4": diffrax.Kvaerno4,
             "kvaerno5": diffrax.Kvaerno5, "rodas4": Rodas4}

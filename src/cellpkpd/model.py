@@ -233,8 +233,8 @@ class Model:
         Declare the vector field affine in the states and independent of time. Enables the
         exact matrix-exponential solver; checked numerically when the model is built.
     default_solver : str
-        ``"tsit5"`` (explicit) or ``"kvaerno3"``/``"kvaerno4"``/``"kvaerno5"``/``"rodas4"`` (stiff); linear
-        models default to the closed form.
+        ``"tsit5"`` (explicit) or ``"kvaerno3"``/``"kvaerno4"``/``"kvaerno5"``/``"rodas4"``
+        (stiff); linear models default to the closed form.
     switches : sequence of Switch
         Dose-driven flags (phase changes) the vector field reads as ``c.NAME``.
     description, references, assumptions

@@ -70,12 +70,12 @@ def rodas4_step(f, t0, y0, h, plan: SparsePlan | None = None):
         if i == 0:
             u, fi = y0, f0
         elif i < 5:
-            u = y0 + sum(a * k for a, k in zip(A[i], ks))
+            u = y0 + sum(a * k for a, k in zip(A[i], ks, strict=True))
             fi = f(t0 + C[i] * h, u)
         else:  # stage 6 starts where stage 5 ended (stiff accuracy)
             u = u + ks[4]
             fi = f(t0 + h, u)
-        rhs = fi + sum((c / h) * k for c, k in zip(CC[i], ks))
+        rhs = fi + sum((c / h) * k for c, k in zip(CC[i], ks, strict=True))
         if D[i]:
             rhs = rhs + (h * D[i]) * ft
         ks.append(solve(rhs))

@@ -20,8 +20,9 @@ class Solver:
         implicit (Rosenbrock, L-stable, order 4) stiff method with a sparse Jacobian, the
         fastest for simulating the stiff models. Reverse-mode gradients through ``"rodas4"``
         differentiate its Jacobian as well and compile slowly (minutes on ``msc_ifna``);
-        use ``"kvaerno5"`` for reverse-mode gradients of large stiff models. ``"auto"`` picks the closed form
-        for models declared linear and the model's ``default_solver`` otherwise.
+        use ``"kvaerno5"`` for reverse-mode gradients of large stiff models. ``"auto"`` picks
+        the closed form for models declared linear and the model's ``default_solver``
+        otherwise.
     rtol, atol : float
         Relative and absolute tolerances of the adaptive ODE methods (in state units).
     max_steps : int

@@ -70,8 +70,8 @@ def _propagate(jaxpr, in_deps, n):
             outs = [out]
         elif name == "slice":
             strides = params["strides"] or (1,) * len(params["start_indices"])
-            index = tuple(slice(a, b, s) for a, b, s in
-                          zip(params["start_indices"], params["limit_indices"], strides))
+            index = tuple(slice(a, b, s) for a, b, s in zip(
+                params["start_indices"], params["limit_indices"], strides, strict=True))
             outs = [ins[0][index]]
         elif name == "squeeze":
             outs = [np.squeeze(ins[0], axis=tuple(params["dimensions"]))]
@@ -185,10 +185,11 @@ class SparsePlan:
         return cls(
             n=n,
             order=tuple(int(i) for i in order),
-            jac_entries=tuple((int(i), int(j)) for i, j in zip(*np.nonzero(pattern))),
+            jac_entries=tuple((int(i), int(j)) for i, j in zip(*np.nonzero(pattern), strict=True)),
             colours=tuple(int(c) for c in colours),
             n_colours=int(colours.max()) + 1 if n else 0,
-            factor_entries=tuple((int(i), int(j)) for i, j in zip(*np.nonzero(filled))),
+            factor_entries=tuple(
+                (int(i), int(j)) for i, j in zip(*np.nonzero(filled), strict=True)),
         )
 
     @property
