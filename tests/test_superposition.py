@@ -97,3 +97,61 @@ def test_not_applicable_falls_back_with_a_reason():
     assert "steady-state" in superposition.applicable(prob.model, prob.events)
     prob = cp.problem("pk_1cmt_mm", table(text))
     assert "not declared linear" in superposition.applicable(prob.model, prob.events)
+
+
+def _exact_triangular_2x2(m):
+    """e^M for lower-triangular 2x2 M from the divided difference of exp at its diagonal,
+    written independently of the code under test (expm1 form, exact at equal diagonals)."""
+    a, c, d = m[0, 0], m[1, 0], m[1, 1]
+    hi, gap = max(a, d), abs(a - d)
+    dd = np.exp(hi) * (-np.expm1(-gap) / gap if gap else 1.0)
+    return np.array([[np.exp(a), 0.0], [c * dd, np.exp(d)]])
+
+
+def test_expm_2x2_closed_form():
+    # Triangular (one compartment with a depot), near and at the flip-flop line ka = ke where
+    # scipy's Pade loses ~1e-9 relative accuracy, and general 2x2 matrices with real and
+    # complex eigenvalues against scipy.
+    rng = np.random.default_rng(3)
+    tri = []
+    for scale in np.logspace(-3, 2.5, 12):
+        for gap in (0.0, 1e-12, 1e-7, 1e-3, 0.5, 30.0):
+            ka = scale * rng.uniform(0.5, 2.0)
+            tri.append([[-ka, 0.0], [ka, -ka * (1 + gap)]])
+    tri = np.array(tri)
+    got = np.asarray(superposition.expm_small(jnp.asarray(tri)))
+    for m, g in zip(tri, got, strict=True):
+        ref = _exact_triangular_2x2(m)
+        np.testing.assert_allclose(g, ref, rtol=1e-12, atol=1e-15 * np.abs(ref).max())
+    general = rng.normal(size=(60, 2, 2)) * np.logspace(-3, 1.5, 60)[:, None, None]
+    got = np.asarray(superposition.expm_small(jnp.asarray(general)))
+    for m, g in zip(general, got, strict=True):
+        ref = scipy.linalg.expm(m)
+        np.testing.assert_allclose(g, ref, rtol=1e-10, atol=1e-13 * np.abs(ref).max())
+
+
+def test_expm_2x2_gradient_is_finite_and_matches_taylor_path_at_repeated_eigenvalues():
+    # At ka = ke exactly the eigen-decomposition is singular; the closed form must still give
+    # the exponential's true derivative (compared with the Taylor path's).
+    m = jnp.array([[[-1.3, 0.0], [1.3, -1.3]], [[-0.7, 0.2], [0.4, -0.7 + 1e-6]]]) * 3.0
+    loss = lambda f: lambda x: jnp.sum(f(x) * jnp.arange(1.0, 5.0).reshape(2, 2))  # noqa: E731
+    g_closed = jax.grad(loss(superposition.expm_small))(m)
+    g_taylor = jax.grad(loss(superposition._expm_taylor))(m)
+    assert np.all(np.isfinite(np.asarray(g_closed)))
+    np.testing.assert_allclose(np.asarray(g_closed), np.asarray(g_taylor), rtol=1e-9, atol=1e-12)
+
+
+def test_zero_baseline_is_detected_and_infusions_use_the_augmented_path():
+    oral = cp.load_model("pk_1cmt_oral")
+    data = table("ID,TIME,AMT,CMT,RATE,EVID\n1,0,100,1,0,1\n1,2,.,2,.,0\n1,5,50,2,25,1\n"
+                 "1,8,.,2,.,0")
+    prob = cp.problem(oral, data, solver=cp.Solver(method="closed_form"))
+    needs = superposition.needs(oral, prob.events)
+    assert needs == superposition.Needs(baseline=False, infusions=True)
+    arrays = {k: jnp.asarray(v) for k, v in prob.events.arrays.items()}
+    theta = jnp.asarray(prob.parameters({"ka": 1.1, "cl": 2.0, "v": 10.0}))
+    lean, _, _ = superposition.batch_solver(oral, needs)(theta, arrays)
+    full, _, _ = superposition.batch_solver(oral)(theta, arrays)
+    ref, _, _ = prob.compiled(theta, arrays)
+    np.testing.assert_allclose(np.asarray(lean), np.asarray(full), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(np.asarray(lean), np.asarray(ref), rtol=1e-9, atol=1e-13)

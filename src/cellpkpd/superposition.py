@@ -19,6 +19,7 @@ otherwise, and callers fall back to the engine (same signature, same results).
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -31,12 +32,62 @@ _TAYLOR_DEGREE = 16  # after scaling ||X||_1 <= 1: truncation error < 1/17! ~ 3e
 
 
 def expm_small(m):
-    """Matrix exponential of a batch of small matrices ``(..., k, k)``, by scaling and
-    squaring with a fixed-degree Taylor polynomial.
+    """Matrix exponential of a batch of small matrices ``(..., k, k)``.
 
-    Straight-line code with a fixed trip count, so it vectorises and reverse-differentiates
-    without while loops (``jax.scipy.linalg.expm`` needs a dynamic squaring count).
+    1x1 and 2x2 matrices (one-compartment models, with or without a depot) use closed forms;
+    larger ones scaling and squaring with a fixed-degree Taylor polynomial, straight-line code
+    with a fixed trip count, so it vectorises and reverse-differentiates without while loops
+    (``jax.scipy.linalg.expm`` needs a dynamic squaring count).
     """
+    k = m.shape[-1]
+    if k == 1:
+        return jnp.exp(m)
+    if k == 2:
+        return _expm_2x2(m)
+    return _expm_taylor(m)
+
+
+_SERIES_BELOW = 1e-3  # |Delta| under which the series of cosh(sqrt D), sinh(sqrt D)/sqrt D
+
+
+def _expm_2x2(m):
+    """``e^M = e^mu [C(D) I + S(D) (M - mu I)]`` with ``mu = tr M / 2``,
+    ``D = ((a - d)/2)^2 + bc``, ``C(D) = cosh(sqrt D)`` and ``S(D) = sinh(sqrt D)/sqrt D``
+    (cos and sin for D < 0).
+
+    C and S are entire in D, so the form has no singularity at repeated eigenvalues (ka = ke,
+    where a sampler crosses the flip-flop line); near D = 0 a series is used. For D > 0 the
+    exponentials are taken of the eigenvalues themselves, so that large stiff entries neither
+    overflow cosh nor cancel.
+    """
+    a, b, c, d = m[..., 0, 0], m[..., 0, 1], m[..., 1, 0], m[..., 1, 1]
+    mu = 0.5 * (a + d)
+    h = 0.5 * (a - d)
+    delta = h * h + b * c
+    small = jnp.abs(delta) < _SERIES_BELOW
+    real = delta >= _SERIES_BELOW
+    # Double-where: the branch not taken must see a harmless argument, or its NaN gradient
+    # would leak through the select.
+    r = jnp.sqrt(jnp.where(real, delta, 1.0))
+    w = jnp.sqrt(jnp.where(delta <= -_SERIES_BELOW, -delta, 1.0))
+    top = jnp.exp(mu + r)
+    decay = -jnp.expm1(-2.0 * r)
+    p_real = 0.5 * top * (2.0 - decay)
+    q_real = top * decay / (2.0 * r)
+    e_mu = jnp.exp(mu)
+    p_osc = e_mu * jnp.cos(w)
+    q_osc = e_mu * jnp.sin(w) / w
+    ds = jnp.where(small, delta, 0.0)
+    p_ser = e_mu * (1.0 + ds / 2.0 + ds**2 / 24.0 + ds**3 / 720.0 + ds**4 / 40320.0)
+    q_ser = e_mu * (1.0 + ds / 6.0 + ds**2 / 120.0 + ds**3 / 5040.0 + ds**4 / 362880.0)
+    p = jnp.where(small, p_ser, jnp.where(real, p_real, p_osc))
+    q = jnp.where(small, q_ser, jnp.where(real, q_real, q_osc))
+    row0 = jnp.stack([p + q * h, q * b], axis=-1)
+    row1 = jnp.stack([q * c, p - q * h], axis=-1)
+    return jnp.stack([row0, row1], axis=-2)
+
+
+def _expm_taylor(m):
     k = m.shape[-1]
     eye = jnp.eye(k, dtype=m.dtype)
     norm = jnp.max(jnp.sum(jnp.abs(m), axis=-2), axis=-1)
@@ -72,9 +123,9 @@ def applicable(model, events) -> str | None:
     return None
 
 
-def solve_subject(model, p, ev):
+def solve_subject(model, needs, p, ev):
     """Outputs and states at every record of one subject, and a status bit mask (the engine's
-    `solve_subject` contract)."""
+    `solve_subject` contract). ``needs`` (`Needs`) says which terms can be non-zero."""
     n = model.n_states
     dtype = p.dtype
     c = ev["cov0"]
@@ -101,29 +152,88 @@ def solve_subject(model, p, ev):
     onehot = (jnp.arange(n)[None, :] == ev["dose_cmt"][:, None]).astype(dtype)  # (D, n)
     n_rec, n_dose = since.shape
 
-    # Every exponential the subject needs, in one batch of (n+1)x(n+1) matrices (the loop
-    # inside expm_small costs per call, not per matrix): the baseline's augmented exponential
-    # from the first record, each pair's infused amount Phi(during) R e_k (augmented), and
-    # each pair's decay e^{A after} (embedded, its last column unused).
-    tau0 = jnp.maximum(t_rec - t0, 0.0)
-    base_m = _augmented(a, jnp.broadcast_to(b, (n_rec, n)), tau0)
-    inf_m = _augmented(a, jnp.broadcast_to((r_inf[:, None] * onehot)[None], (n_rec, n_dose, n)),
-                       during).reshape(n_rec * n_dose, n + 1, n + 1)
-    decay_m = _augmented(a, jnp.zeros((n_rec, n_dose, n), dtype),
-                         after).reshape(n_rec * n_dose, n + 1, n + 1)
-    e = expm_small(jnp.concatenate([base_m, inf_m, decay_m]))
-    base = e[:n_rec]
-    infused = e[n_rec:n_rec + n_rec * n_dose, :n, n].reshape(n_rec, n_dose, n)
-    decay = e[n_rec + n_rec * n_dose:, :n, :n].reshape(n_rec, n_dose, n, n)
+    # Each pair's decay e^{A after}; the baseline's augmented exponential from the first
+    # record (only when y0 or b can be non-zero); each pair's infused amount
+    # Phi(during) R e_k (only when the data have infusions). Matrices of one size go through
+    # one `expm_small` call. Its Taylor path (3x3 and larger) costs per call rather than per
+    # matrix, so there the decays are embedded in the augmented size to share the call.
+    augmenting = needs.baseline or needs.infusions
+    if n >= 3 and augmenting:
+        decay_m = _augmented(a, jnp.zeros((n_rec, n_dose, n), dtype), after)
+    else:
+        decay_m = a * after[..., None, None]
+    blocks = {"decay": decay_m}
+    if needs.baseline:
+        blocks["base"] = _augmented(a, jnp.broadcast_to(b, (n_rec, n)), jnp.maximum(
+            t_rec - t0, 0.0))
+    if needs.infusions:
+        blocks["infused"] = _augmented(
+            a, jnp.broadcast_to((r_inf[:, None] * onehot)[None], (n_rec, n_dose, n)), during)
+    e = _expm_grouped(blocks)
 
-    y = base[:, :n, :n] @ y0 + base[:, :n, n]
-    given = jnp.where(is_inf[None, :, None], infused, (amt_f[:, None] * onehot)[None])
+    decay = e["decay"][..., :n, :n]
+    y = jnp.zeros((n_rec, n), dtype)
+    if needs.baseline:
+        base = e["base"]
+        y = base[:, :n, :n] @ y0 + base[:, :n, n]
+    given = jnp.broadcast_to((amt_f[:, None] * onehot)[None], (n_rec, n_dose, n))
+    if needs.infusions:
+        given = jnp.where(is_inf[None, :, None], e["infused"][..., :n, n], given)
     y = y + jnp.einsum("rdij,rdj->ri", decay, jnp.where(counts[..., None], given, 0.0))
 
     out = jax.vmap(lambda t, yy: model.output_values(t, yy, p, c_full))(t_rec, y)
     finite = jnp.all(jnp.isfinite(y) | ~ev["rec_valid"][:, None])
     status = status | jnp.where(finite, 0, NONFINITE_STATE)
     return out, y, jnp.int32(status)
+
+
+def _expm_grouped(blocks: dict) -> dict:
+    """`expm_small` of every block, with blocks of the same matrix size in one call."""
+    by_size: dict[int, list] = {}
+    for name, m in blocks.items():
+        by_size.setdefault(m.shape[-1], []).append(name)
+    out = {}
+    for k, names in by_size.items():
+        flat = [blocks[nm].reshape(-1, k, k) for nm in names]
+        e = expm_small(jnp.concatenate(flat))
+        offset = 0
+        for nm, f in zip(names, flat, strict=True):
+            out[nm] = e[offset:offset + f.shape[0]].reshape(blocks[nm].shape)
+            offset += f.shape[0]
+    return out
+
+
+@dataclass(frozen=True)
+class Needs:
+    """Which terms of the superposition a model and data set can make non-zero (decided on
+    the host, so that the compiled solver skips exponentials it would multiply by zero)."""
+
+    baseline: bool  # y0 or the constant input b
+    infusions: bool  # any dose with RATE != 0
+
+
+def needs(model, events) -> Needs:
+    a = events.arrays
+    infusions = bool(np.any((a["dose_rate"] != 0) & a["dose_valid"]))
+    return Needs(baseline=not _zero_baseline(model), infusions=infusions)
+
+
+@functools.lru_cache(maxsize=64)
+def _zero_baseline(model) -> bool:
+    """True when y0 and b are zero at three random parameter and covariate vectors: they
+    then do not depend on them (an exact zero from random positive inputs is structural)."""
+    rng = np.random.default_rng(0)
+    p0 = np.array([float(x.value) for x in model.params])
+    c0 = np.array([float(x.default) for x in model.covariates] + [0.0] * len(model.switches))
+    c0 = np.where(np.isfinite(c0), c0, 1.0)
+    for _ in range(3):
+        p = jnp.asarray(p0 * rng.uniform(0.5, 2.0, p0.shape) + rng.uniform(0, 1e-3, p0.shape))
+        c = jnp.asarray(c0 * rng.uniform(0.5, 2.0, c0.shape) + rng.uniform(0, 1e-3, c0.shape))
+        _, b = model.linear_system(p, c)
+        y0 = model.initial_state(p, c)
+        if not (np.all(np.asarray(b) == 0) and np.all(np.asarray(y0) == 0)):
+            return False
+    return True
 
 
 def _augmented(a, g, tau):
@@ -137,7 +247,9 @@ def _augmented(a, g, tau):
 
 
 @functools.lru_cache(maxsize=64)
-def batch_solver(model):
+def batch_solver(model, needs: Needs | None = None):
     """A jitted ``(params (S, P), arrays) -> (outputs, states, status)``, like
-    `engine.batch_solver`."""
-    return jax.jit(jax.vmap(functools.partial(solve_subject, model)))
+    `engine.batch_solver`. ``needs`` (from `needs(model, events)`) lets it skip terms that
+    are zero; the default computes everything."""
+    needs = needs or Needs(baseline=True, infusions=True)
+    return jax.jit(jax.vmap(functools.partial(solve_subject, model, needs)))
