@@ -58,8 +58,11 @@ class Diagnostics:
             f"max R-hat: {self.max_rhat:.4f} ({self.max_rhat_name})",
             f"min ESS bulk / tail: {self.min_ess_bulk:.0f} / {self.min_ess_tail:.0f} "
             f"({self.min_ess_name})",
-            "solver failures (subjects x evaluations): "
-            + ", ".join(f"{k} {v}" for k, v in self.solver_failures.items()),
+            ("solver failures (subjects x evaluations): "
+             + ", ".join(f"{k} {v}" for k, v in self.solver_failures.items()))
+            if self.solver_failures else
+            "solver failures: none possible (exact linear solution; a non-finite value would "
+            "be rejected and counted as a divergence)",
             f"transitions at max tree depth: {self.max_tree_depth_hits}",
         ]
         lines += [f"WARNING: {m}" for m in self.messages]
@@ -392,12 +395,12 @@ def _inference_data(record, draws, derived, stats, counter):
             "acceptance_rate": stats["accept_prob"],
             "energy": stats["energy"],
             "lp": -stats["potential_energy"],
-            "step_size": stats["adapt_state.step_size"],
+            "step_size": stats["step_size"],
         }
         sample_stats = xr.Dataset({k: (("chain", "draw"), np.asarray(v)) for k, v in ss.items()})
     else:
         sample_stats = xr.Dataset()
-    if counter is not None:
+    if counter is not None and counter.tracked:
         sample_stats.attrs["solver_failures_warmup"] = counter.counts["warmup"]
         sample_stats.attrs["solver_failures_sampling"] = counter.counts["sampling"]
         sample_stats["solver_failures"] = xr.DataArray(
@@ -427,7 +430,8 @@ def _provenance(record, elapsed, counter) -> dict:
         "population_names": list(record.spec.population_names),
         "spec": record.spec.describe(),
         "elapsed_s": elapsed,
-        "solver_failures": dict(counter.counts) if counter is not None else {},
+        "solver_failures": (dict(counter.counts)
+                            if counter is not None and counter.tracked else {}),
     }
 
 
