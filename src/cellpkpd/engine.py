@@ -63,12 +63,15 @@ def _dose_quantities(model, p, cov, cmt, amt, rate, data_dur):
     return f, lag, r_mod, d_mod, amt_f, is_inf, r_inf, dur, bad
 
 
-def solve_subject(model, solver, n_overlap, has_periodic, has_constant, p, ev):
-    """Outputs and states at every record of one subject, and a status bit mask."""
+def solve_subject(model, solver, n_overlap, has_periodic, has_constant, p, ev, *,
+                  forward_mode: bool = False):
+    """Outputs and states at every record of one subject, and a status bit mask.
+    ``forward_mode`` builds the ODE solves for forward-mode differentiation (jvp/jacfwd)
+    instead of reverse mode."""
     n = model.n_states
     dtype = p.dtype
-    flow = make_flow(model, solver)
-    carrying_flow = make_flow(model, solver, carry_step=True)
+    flow = make_flow(model, solver, forward_mode=forward_mode)
+    carrying_flow = make_flow(model, solver, carry_step=True, forward_mode=forward_mode)
     status = jnp.int32(0)
 
     # Doses.

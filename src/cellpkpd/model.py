@@ -126,6 +126,26 @@ class ResidualError:
             if value is None or not value > 0:
                 raise ModelError(f"{self.kind} residual error needs {name} > 0, got {value!r}")
 
+    def sd(self, f):
+        """SD of the observation at prediction ``f`` (of log(observation) for log-normal), as
+        the fitting likelihood uses it."""
+        f = np.asarray(f, dtype=float)
+        if self.kind == "additive":
+            return np.full_like(f, self.add)
+        if self.kind == "proportional":
+            return self.prop * np.abs(f)
+        if self.kind == "combined":
+            return np.hypot(self.add, self.prop * f)
+        return np.full_like(f, self.sigma)
+
+    def sample(self, f, rng: np.random.Generator):
+        """Observations around predictions ``f`` (log-normal: ``f·exp(σ·ε)``)."""
+        f = np.asarray(f, dtype=float)
+        eps = rng.standard_normal(f.shape)
+        if self.kind == "lognormal":
+            return f * np.exp(self.sigma * eps)
+        return f + self.sd(f) * eps
+
     def __str__(self) -> str:
         if self.kind == "lognormal":
             return f"log-normal σ={self.sigma:g}"

@@ -14,6 +14,7 @@ from numpyro.infer import SVI, Trace_ELBO, init_to_value
 from numpyro.infer.autoguide import AutoNormal
 
 from .. import superposition
+from ..sensitivities import sensitivity_solver
 from ..errors import ParameterError
 from ..nonmem import read_nonmem
 from ..simulation import _as_model, problem
@@ -216,18 +217,26 @@ def prepare(model, data, *, iiv=(), iiv_correlation=False, covariates=None, erro
         dv_scale=dv_scale)
     floor = {name: 1e-6 * max(_median_abs(obs, name), 1e-12) for name in observed}
     data_tree = data_arrays(spec, prob, obs, prob.parameters(fixed_values), floor)
-    solve = solver_for(prob)
+    solve = solver_for(prob, tuple(sorted(e.column for e in spec.estimated)))
+    exact = prob.solver.method == "closed_form" and superposition.applicable(
+        prob.model, prob.events) is None
     return Prepared(model, dataset, prob, obs, spec, fixed_values, data_tree, solve, dv_scale,
-                    exact=solve is not prob.compiled)
+                    exact=exact)
 
 
-def solver_for(prob):
-    """The exact superposition solver where it applies, else the event engine."""
+def solver_for(prob, columns: tuple[int, ...] = ()):
+    """The exact superposition solver where it applies; else the event engine, differentiated
+    by forward-mode sensitivities over the estimated parameter ``columns`` (reverse mode
+    through a stiff solver compiles for minutes; k tangents cost ~k forward solves)."""
     if prob.solver.method == "closed_form" and superposition.applicable(
             prob.model, prob.events) is None:
         return superposition.batch_solver(prob.model,
                                           superposition.needs(prob.model, prob.events))
-    return prob.compiled
+    if not columns:
+        return prob.compiled
+    ev = prob.events
+    return sensitivity_solver(prob.model, prob.solver, ev.n_overlap, ev.has_periodic_ss,
+                              ev.has_constant_ss, columns)
 
 
 def _sites(spec):

@@ -1,0 +1,71 @@
+"""Forward-mode sensitivities of a batch solve (what fitting differentiates ODE models with)
+against reverse mode through the solver and against central finite differences."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import cellpkpd as cp
+from cellpkpd.sensitivities import sensitivity_solver
+
+from conftest import table
+
+DATA = """
+ID,TIME,AMT,CMT,RATE,EVID
+1,0,100,1,0,1
+1,0.5,.,1,.,0
+1,2,.,1,.,0
+1,6,.,1,.,0
+1,12,50,1,25,1
+1,24,.,1,.,0
+2,0,300,1,0,1
+2,1,.,1,.,0
+2,8,.,1,.,0
+2,30,.,1,.,0
+"""
+
+
+@pytest.fixture(scope="module")
+def setup():
+    model = cp.load_model("pk_1cmt_mm")
+    prob = cp.problem(model, table(DATA), solver=cp.Solver(method="kvaerno5", rtol=1e-10,
+                                                             atol=1e-12))
+    ev = prob.events
+    names = [p.name for p in model.params]
+    columns = tuple(sorted(names.index(n) for n in ("vmax", "km")))
+    fast = sensitivity_solver(model, prob.solver, ev.n_overlap, ev.has_periodic_ss,
+                              ev.has_constant_ss, columns)
+    arrays = {k: jnp.asarray(v) for k, v in ev.arrays.items()}
+    theta = jnp.asarray(prob.parameters()) * jnp.array([[1.0], [1.3]])
+    return prob, fast, arrays, theta, columns
+
+
+def _loss(solve, arrays):
+    return lambda th: jnp.sum(jnp.log(solve(th, arrays)[0][..., 0] + 1.0) ** 2)
+
+
+def test_values_and_reverse_gradient_match_reverse_mode_through_the_solver(setup):
+    prob, fast, arrays, theta, columns = setup
+    out_fast = fast(theta, arrays)[0]
+    out_ref = prob.compiled(theta, arrays)[0]
+    np.testing.assert_array_equal(np.asarray(out_fast), np.asarray(out_ref))
+    v1, g1 = jax.value_and_grad(_loss(fast, arrays))(theta)
+    v2, g2 = jax.value_and_grad(_loss(prob.compiled, arrays))(theta)
+    assert float(v1) == float(v2)
+    cols = list(columns)
+    np.testing.assert_allclose(np.asarray(g1)[:, cols], np.asarray(g2)[:, cols], rtol=1e-7)
+    # Columns that are not estimated are constants to this solver.
+    others = [j for j in range(theta.shape[1]) if j not in cols]
+    assert np.all(np.asarray(g1)[:, others] == 0)
+
+
+def test_forward_mode_matches_central_differences(setup):
+    _, fast, arrays, theta, columns = setup
+    loss = _loss(fast, arrays)
+    direction = jnp.zeros_like(theta).at[:, list(columns)].set(jnp.array([[1.0, -0.5],
+                                                                           [0.3, 2.0]]))
+    _, tangent = jax.jvp(loss, (theta,), (direction,))
+    h = 1e-5
+    fd = (loss(theta + h * direction) - loss(theta - h * direction)) / (2 * h)
+    np.testing.assert_allclose(float(tangent), float(fd), rtol=1e-6)
