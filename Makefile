@@ -19,18 +19,17 @@ test: venv
 	$(PY) -m pytest -q
 
 demo: venv
-	$(VENV)/bin/cellpkpd simulate pk_1cmt_oral --data fits/theophylline/theoph_nonmem.csv \
-		--param ka=1.561 --param cl=0.04029 --param v=0.4556 --times 0:25:0.25 \
-		--out demo_out/theophylline_simulation.csv --plot demo_out/theophylline_individuals.png
-	@echo "Demo done: see demo_out/theophylline_individuals.png and demo_out/theophylline_simulation.csv"
+	$(VENV)/bin/cellpkpd fit fits/theophylline/fit.toml
+	@echo "Demo done: open fits/theophylline/out/report.html"
 
 bench: venv
 	$(PY) benchmarks/simulate.py
 	$(PY) benchmarks/simulate_msc.py
 	$(PY) benchmarks/fit.py
+	$(PY) benchmarks/fit_msc.py
 
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks models
 
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache
+	rm -rf $(VENV) demo_out .pytest_cache fits/*/out

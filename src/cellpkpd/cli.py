@@ -69,6 +69,20 @@ def cmd_check_data(args) -> int:
     return 0
 
 
+def cmd_fit(args) -> int:
+    from .analysis import run_analysis
+
+    overrides = {}
+    for name in ("chains", "warmup", "samples"):
+        value = getattr(args, name)
+        if value is not None:
+            overrides[name] = value
+    report = run_analysis(args.config, resume=args.resume, progress=not args.quiet,
+                          overrides=overrides)
+    print(f"report: {report}")
+    return 0
+
+
 def cmd_models(args) -> int:
     import cellpkpd as cp
 
@@ -93,6 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", required=True, help="output file, .csv or .nc")
     sim.add_argument("--plot", help="also write a PNG of the individual curves and the data")
     sim.set_defaults(func=cmd_simulate)
+
+    fit = sub.add_parser("fit", help="run the population fit a fits/<name>/fit.toml describes")
+    fit.add_argument("config", help="path to fit.toml; results go to out/ beside it")
+    fit.add_argument("--resume", action="store_true",
+                     help="continue an interrupted NUTS run from out/checkpoint.npz")
+    fit.add_argument("--chains", type=int, help="override [method] chains")
+    fit.add_argument("--warmup", type=int, help="override [method] warmup")
+    fit.add_argument("--samples", type=int, help="override [method] samples")
+    fit.add_argument("--quiet", action="store_true", help="no progress output")
+    fit.set_defaults(func=cmd_fit)
 
     check = sub.add_parser("check-data", help="validate a NONMEM-format dataset")
     check.add_argument("file")

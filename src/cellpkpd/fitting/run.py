@@ -14,9 +14,9 @@ from numpyro.infer import SVI, Trace_ELBO, init_to_value
 from numpyro.infer.autoguide import AutoNormal
 
 from .. import superposition
-from ..sensitivities import sensitivity_solver
 from ..errors import ParameterError
 from ..nonmem import read_nonmem
+from ..sensitivities import sensitivity_solver
 from ..simulation import _as_model, problem
 from ..solver import Solver
 from .observations import gather

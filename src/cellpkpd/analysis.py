@@ -1,0 +1,198 @@
+"""`cellpkpd fit fits/<name>/fit.toml`: run the analysis a config describes and write its
+``out/`` folder: the posterior, the tables, the figures and a self-contained report.
+
+Everything is written atomically. NUTS checkpoints its state after every chunk of
+iterations to ``out/checkpoint.npz``; ``resume=True`` continues an interrupted run from it
+(bit for bit), otherwise a stale checkpoint is discarded. The checkpoint is removed once the
+outputs are complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_path
+from .config import AnalysisConfig, ConfigError, load_config
+
+GRID_POINTS = 200
+
+
+def run_analysis(config_path, *, resume: bool = False, progress: bool = True,
+                 overrides: dict | None = None) -> Path:
+    """Fit, then write ``out/``; returns the path of ``report.html``. ``overrides`` replace
+    entries of the config's fit settings (e.g. fewer samples for a quick look)."""
+    import cellpkpd as cp
+
+    cfg = load_config(config_path)
+    out = cfg.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = out / "checkpoint.npz"
+    if checkpoint.exists() and not resume:
+        checkpoint.unlink()
+    kwargs = {**cfg.fit_kwargs, **(overrides or {})}
+    data = _data(cfg, kwargs)
+    started = time.perf_counter()
+    say = print if progress else (lambda *a, **k: None)
+    say(f"fitting {cfg.path} ({kwargs['method']}; model {kwargs['model']}, "
+        f"{data.ID.nunique()} subjects)", flush=True)
+    fit = cp.fit(**{**kwargs, "data": data}, progress=progress,
+                 checkpoint=checkpoint if kwargs["method"] == "nuts" else None)
+    elapsed = time.perf_counter() - started
+    say(f"fit done in {elapsed:.0f} s; writing {out}", flush=True)
+
+    fit.save(out)
+    summary = fit.summary()
+    diagnostics = fit.diagnostics()
+    with atomic_path(out / "summary.csv") as tmp:
+        summary.to_csv(tmp)
+    with atomic_path(out / "diagnostics.txt") as tmp:
+        tmp.write_text(str(diagnostics) + "\n")
+    figures = write_figures(fit, cfg, out)
+    report = write_analysis_report(fit, cfg, out, figures, summary, diagnostics, elapsed)
+    with atomic_path(out / "run.json") as tmp:
+        tmp.write_text(json.dumps(_run_record(fit, cfg, kwargs, elapsed), indent=2) + "\n")
+    checkpoint.unlink(missing_ok=True)
+    return report
+
+
+def _data(cfg: AnalysisConfig, kwargs: dict) -> pd.DataFrame:
+    """The data table, restricted to the observed outputs the config lists."""
+    data = pd.read_csv(kwargs["data"], na_values=["."])
+    if cfg.outputs:
+        dvid = kwargs.get("dvid") or {}
+        names = data["DVID"].map(lambda v: dvid.get(v, v) if pd.notna(v) else v)
+        names = names.map(lambda v: dvid.get(int(v), v) if isinstance(v, float)
+                          and pd.notna(v) and float(v).is_integer() else v)
+        unknown = sorted(set(cfg.outputs) - set(names.dropna().astype(str)))
+        if unknown:
+            raise ConfigError(f"{cfg.path}: data.outputs names {unknown}, which no DVID in "
+                              f"{kwargs['data']} observes")
+        keep = (data["EVID"] != 0) | names.astype(str).isin(cfg.outputs)
+        data = data[keep].reset_index(drop=True)
+    return data
+
+
+def write_figures(fit, cfg: AnalysisConfig, out: Path) -> dict:
+    """PNG figures per observed output (GOF, individual fits, VPC) and the MCMC trace/rank
+    plot; returns {key: path}."""
+    from .fitting.replicates import simulate_replicates
+    from .report import (
+        gof_figure,
+        individual_figure,
+        save_figure,
+        trace_rank_figure,
+        vpc_figure,
+        vpc_stats,
+    )
+
+    model = fit._record.model
+    pred = fit.predict()
+    units = {o.name: o.unit for o in model.outputs}
+    error_kinds = fit.provenance["options"]["error"]
+    log_outputs = set(cfg.report.get("log_outputs",
+                                     [o for o, k in error_kinds.items() if k == "lognormal"]))
+    n_rep = int(cfg.report.get("vpc_replicates", 100))
+    sims = simulate_replicates(fit, n=n_rep, seed=int(cfg.fit_kwargs.get("seed", 0)))
+    curves = individual_curves(fit)
+    paths = {}
+    for output in dict.fromkeys(pred.output):
+        rows = (pred.output == output).to_numpy()
+        kw = dict(unit=units[output], time_unit=model.time_unit, log=output in log_outputs)
+        paths[f"gof_{output}"] = save_figure(gof_figure(pred, output, **kw),
+                                             out / f"gof_{output}.png")
+        paths[f"individual_{output}"] = save_figure(
+            individual_figure(pred, curves, output, **kw), out / f"individual_{output}.png")
+        sub = pred[rows]
+        stats = vpc_stats(sub.TIME.to_numpy(), sub.DV.to_numpy(), sub.BLQ.to_numpy() == 1,
+                          None, sims[:, rows], lloq=sub.LLOQ.to_numpy())
+        paths[f"vpc_{output}"] = save_figure(
+            vpc_figure(stats, output=output, obs=sub[["TIME", "DV", "BLQ", "LLOQ"]], **kw),
+            out / f"vpc_{output}.png")
+    if fit.method == "nuts":
+        names = [n for n in fit.population_names if not n.startswith("corr_")]
+        paths["trace_rank"] = save_figure(trace_rank_figure(fit.idata, names),
+                                          out / "trace_rank.png")
+    return paths
+
+
+def individual_curves(fit) -> pd.DataFrame:
+    """IPRED (posterior-median individual parameters) and PRED (posterior-median typical
+    values, no covariate effects) on a dense grid, per subject and observed output."""
+    import cellpkpd as cp
+
+    record = fit._record
+    model, dataset = record.model, record.dataset
+    table = dataset.table
+    grid = np.linspace(float(table.TIME.min()), float(table.TIME.max()), GRID_POINTS)
+    ind = fit.individual()["median"].unstack("parameter")
+    ids = list(dataset.subjects) if hasattr(dataset, "subjects") else list(ind.index)
+    ind = ind.reindex(ids)
+    ipred = cp.simulate(model, dataset, {p: ind[p].to_numpy() for p in ind.columns},
+                        times=grid, solver=record.prob.solver)
+    typical = {n: float(fit.idata.posterior[n].median()) for n in record.spec.estimated_names}
+    fixed = record.options.get("fixed") or {}
+    pred = cp.simulate(model, dataset, {**fixed, **typical}, times=grid,
+                       solver=record.prob.solver)
+    frames = []
+    for output in dict.fromkeys(record.obs.output_names):
+        a = ipred[output].to_dataframe().reset_index().rename(columns={output: "IPRED"})
+        b = pred[output].to_dataframe().reset_index().rename(columns={output: "PRED"})
+        f = a.merge(b, on=["id", "time"]).rename(columns={"id": "ID", "time": "TIME"})
+        f["output"] = output
+        frames.append(f)
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_analysis_report(fit, cfg, out, figures, summary, diagnostics, elapsed) -> Path:
+    from .report import Pre, Section, write_report
+
+    record = fit._record
+    post = fit.idata.posterior
+    overview = (f"Model {record.model.name} (time unit: {record.model.time_unit}); data "
+                f"{cfg.fit_kwargs['data'].name}: {len(record.dataset.subjects)} subjects, "
+                f"{len(record.obs.dv)} observations ({int(record.obs.censored.sum())} BLQ, "
+                f"M3 likelihood). Method {fit.method}: {post.sizes['chain']} chain(s) x "
+                f"{post.sizes['draw']} draws; {elapsed:.0f} s.")
+    sections = [
+        Section("Overview", [overview, Pre(str(diagnostics))]),
+        Section("Population parameters", [summary.reset_index()]),
+    ]
+    for output in dict.fromkeys(record.obs.output_names):
+        items = [figures[k] for k in (f"gof_{output}", f"individual_{output}", f"vpc_{output}")]
+        sections.append(Section(f"{output}", items))
+    if "trace_rank" in figures:
+        sections.append(Section("MCMC trace and rank plots", [figures["trace_rank"]]))
+    sections.append(Section("Configuration", [Pre(cfg.path.read_text())]))
+    return write_report(out / "report.html", title=f"cellpkpd fit: {cfg.folder.name}",
+                        subtitle=str(cfg.path), sections=sections)
+
+
+def _run_record(fit, cfg, kwargs, elapsed) -> dict:
+    data_bytes = Path(cfg.fit_kwargs["data"]).read_bytes()
+    return {
+        "config": str(cfg.path), "config_sha256": cfg.sha256,
+        "data": str(cfg.fit_kwargs["data"]),
+        "data_sha256": hashlib.sha256(data_bytes).hexdigest(),
+        "seed": kwargs.get("seed", 0), "method": kwargs["method"],
+        "git_commit": _git_commit(cfg.folder), "elapsed_s": round(elapsed, 1),
+        "python": platform.python_version(),
+        "versions": fit.provenance.get("versions", {}),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _git_commit(folder: Path) -> str | None:
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True,
+                              text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None

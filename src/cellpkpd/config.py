@@ -1,0 +1,180 @@
+"""The analysis file ``fits/<name>/fit.toml``: one versioned description of a population fit.
+
+```toml
+seed = 0
+
+[model]
+name = "msc_ifna"              # a bundled model, or: path = "../../models/my_model.py"
+
+[data]
+path = "data.csv"              # relative to this file
+dvid = { 1 = "cp" }            # optional: DVID number -> output name
+outputs = ["qpcr_blood", "sld"]  # optional: only these outputs enter the likelihood
+
+[population]
+estimate = ["k_dl", "s_ifn"]   # optional: estimated typical values (default: all)
+fixed = { ka = 1.5 }           # optional
+iiv = ["k_dl"]                 # or { k_dl = 0.5 } (HalfNormal scale of omega)
+iiv_correlation = false
+covariates = { cl = ["WT", "power", 70.0] }
+error = { cp = "additive" }
+priors = { cl = ["LogNormal", -3.2, 1.0] }   # a numpyro distribution and its arguments
+
+[method]
+name = "nuts"                  # nuts | svi | map
+chains = 4
+warmup = 500
+samples = 500
+target_accept = 0.8
+max_tree_depth = 10
+dense_mass = false
+
+[solver]                       # optional
+method = "rodas4"
+rtol = 1e-6
+atol = 1e-8
+
+[report]                       # optional
+vpc_replicates = 100
+log_outputs = ["qpcr_blood"]   # default: outputs with log-normal error on a log scale
+```
+
+Unknown keys and wrong types raise `ConfigError`, naming the key and the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import CellpkpdError
+
+
+class ConfigError(CellpkpdError):
+    """A fit.toml that cannot be used as written."""
+
+
+_NUMBER = (int, float)
+SCHEMA = {
+    "seed": int,
+    "model": {"name": str, "path": str},
+    "data": {"path": str, "dvid": dict, "outputs": list},
+    "population": {"estimate": list, "fixed": dict, "iiv": (list, dict),
+                   "iiv_correlation": bool, "covariates": dict, "error": dict,
+                   "priors": dict},
+    "method": {"name": str, "chains": int, "warmup": int, "samples": int,
+               "target_accept": _NUMBER, "max_tree_depth": int, "dense_mass": bool,
+               "svi_steps": int, "svi_learning_rate": _NUMBER},
+    "solver": {"method": str, "rtol": _NUMBER, "atol": _NUMBER, "max_steps": int},
+    "report": {"vpc_replicates": int, "log_outputs": list, "individual_points": int},
+}
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    path: Path
+    raw: dict
+    sha256: str
+    fit_kwargs: dict = field(default_factory=dict)
+    report: dict = field(default_factory=dict)
+    outputs: list | None = None
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    @property
+    def out_dir(self) -> Path:
+        return self.folder / "out"
+
+
+def load_config(path) -> AnalysisConfig:
+    """Read and check ``fit.toml``; the returned ``fit_kwargs`` go to `cellpkpd.fit`."""
+    path = Path(path).resolve()
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file")
+    text = path.read_bytes()
+    try:
+        raw = tomllib.loads(text.decode())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    _check(raw, SCHEMA, path, "")
+    for required in ("model", "data"):
+        if required not in raw:
+            raise ConfigError(f"{path}: the [{required}] table is missing")
+    model_spec = raw["model"]
+    if ("name" in model_spec) == ("path" in model_spec):
+        raise ConfigError(f"{path}: [model] needs exactly one of name = \"...\" (a bundled "
+                          "model) or path = \"...\" (a model file)")
+    if "path" not in raw["data"]:
+        raise ConfigError(f"{path}: [data] needs path = \"...\" (the NONMEM-format CSV)")
+    data_path = (path.parent / raw["data"]["path"]).resolve()
+    if not data_path.exists():
+        raise ConfigError(f"{path}: [data] path {raw['data']['path']!r} does not exist "
+                          f"(looked for {data_path})")
+    model = (model_spec["name"] if "name" in model_spec
+             else str((path.parent / model_spec["path"]).resolve()))
+    pop = raw.get("population", {})
+    method = dict(raw.get("method", {}))
+    kwargs = {
+        "model": model, "data": data_path, "seed": raw.get("seed", 0),
+        "method": method.pop("name", "nuts"),
+        "iiv": pop.get("iiv", []), "iiv_correlation": pop.get("iiv_correlation", False),
+        "covariates": {k: tuple(v) if isinstance(v, list) and v and not isinstance(v[0], list)
+                       else [tuple(x) for x in v] for k, v in pop.get("covariates", {}).items()},
+        "error": pop.get("error"), "fixed": pop.get("fixed"),
+        "estimate": pop.get("estimate"),
+        "priors": _priors(pop.get("priors", {}), path),
+        "dvid": ({int(k): v for k, v in raw["data"]["dvid"].items()}
+                 if "dvid" in raw["data"] else None),
+        **method,
+    }
+    if "solver" in raw:
+        from .solver import Solver
+
+        try:
+            kwargs["solver"] = Solver(**raw["solver"])
+        except (TypeError, ValueError, CellpkpdError) as err:
+            raise ConfigError(f"{path}: [solver]: {err}") from None
+    return AnalysisConfig(path=path, raw=raw, sha256=hashlib.sha256(text).hexdigest(),
+                          fit_kwargs=kwargs, report=raw.get("report", {}),
+                          outputs=raw["data"].get("outputs"))
+
+
+def _check(table: dict, schema: dict, path: Path, prefix: str) -> None:
+    for key, value in table.items():
+        where = f"{prefix}{key}"
+        if key not in schema:
+            known = ", ".join(sorted(schema))
+            raise ConfigError(f"{path}: unknown key {where!r} (known here: {known})")
+        expected = schema[key]
+        if isinstance(expected, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: {where!r} must be a table [{where}]")
+            _check(value, expected, path, f"{where}.")
+            continue
+        types = expected if isinstance(expected, tuple) else (expected,)
+        bad_bool = isinstance(value, bool) and bool not in types
+        if bad_bool or not isinstance(value, types):
+            names = " or ".join(t.__name__ for t in types)
+            raise ConfigError(f"{path}: {where!r} must be {names}, got {value!r}")
+
+
+def _priors(priors: dict, path: Path) -> dict | None:
+    if not priors:
+        return None
+    import numpyro.distributions as dist
+
+    out = {}
+    for site, spec in priors.items():
+        if not (isinstance(spec, list) and spec and isinstance(spec[0], str)
+                and hasattr(dist, spec[0])):
+            raise ConfigError(f"{path}: priors.{site} must be [\"Distribution\", args...] "
+                              f"with a numpyro distribution name, got {spec!r}")
+        try:
+            out[site] = getattr(dist, spec[0])(*spec[1:])
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{path}: priors.{site} = {spec!r}: {err}") from None
+    return out
