@@ -104,11 +104,15 @@ def run_nuts(nmodel, data, init_z: dict, settings: NutsSettings, key, *,
         if checkpoint is not None:
             _save_checkpoint(checkpoint, state, z_parts, stat_parts, done)
         if progress:
-            divergent = sum(int(p["diverging"].sum()) for p in stat_parts)
+            # Divergences while warmup is still adapting the step size are expected; only
+            # those after it are a problem.
+            flags = np.concatenate([p["diverging"] for p in stat_parts])
+            after = int(flags[settings.warmup:].sum())
+            during = int(flags[:settings.warmup].sum())
             print(f"NUTS {phase:8s} {min(done, total):5d}/{total} iterations, "
                   f"{time.perf_counter() - started:6.1f} s, step size "
-                  f"{float(np.mean(stats_chunk['step_size'][-1])):.3g}, "
-                  f"divergent transitions so far {divergent}", flush=True)
+                  f"{float(np.mean(stats_chunk['step_size'][-1])):.3g}, divergences "
+                  f"{after} (and {during} during warmup)", flush=True)
 
     # (iteration, chain, ...) -> (chain, draw, ...), sampling iterations only.
     keep = slice(settings.warmup, total)
