@@ -67,10 +67,7 @@ def _data(cfg: AnalysisConfig, kwargs: dict) -> pd.DataFrame:
     """The data table, restricted to the observed outputs the config lists."""
     data = pd.read_csv(kwargs["data"], na_values=["."])
     if cfg.outputs:
-        dvid = kwargs.get("dvid") or {}
-        names = data["DVID"].map(lambda v: dvid.get(v, v) if pd.notna(v) else v)
-        names = names.map(lambda v: dvid.get(int(v), v) if isinstance(v, float)
-                          and pd.notna(v) and float(v).is_integer() else v)
+        names = data["DVID"].map(lambda v: _output_name(v, kwargs.get("dvid") or {}))
         unknown = sorted(set(cfg.outputs) - set(names.dropna().astype(str)))
         if unknown:
             raise ConfigError(f"{cfg.path}: data.outputs names {unknown}, which no DVID in "
@@ -78,6 +75,13 @@ def _data(cfg: AnalysisConfig, kwargs: dict) -> pd.DataFrame:
         keep = (data["EVID"] != 0) | names.astype(str).isin(cfg.outputs)
         data = data[keep].reset_index(drop=True)
     return data
+
+
+def _output_name(dvid_value, dvid_map: dict):
+    """The output a DVID entry names: mapped if it is a number in ``dvid_map``."""
+    if isinstance(dvid_value, float) and dvid_value.is_integer():
+        return dvid_map.get(int(dvid_value), dvid_value)
+    return dvid_map.get(dvid_value, dvid_value)
 
 
 def write_figures(fit, cfg: AnalysisConfig, out: Path) -> dict:
@@ -133,8 +137,7 @@ def individual_curves(fit) -> pd.DataFrame:
     table = dataset.table
     grid = np.linspace(float(table.TIME.min()), float(table.TIME.max()), GRID_POINTS)
     ind = fit.individual()["median"].unstack("parameter")
-    ids = list(dataset.subjects) if hasattr(dataset, "subjects") else list(ind.index)
-    ind = ind.reindex(ids)
+    ind = ind.reindex(list(dataset.subjects))
     ipred = cp.simulate(model, dataset, {p: ind[p].to_numpy() for p in ind.columns},
                         times=grid, solver=record.prob.solver)
     typical = {n: float(fit.idata.posterior[n].median()) for n in record.spec.estimated_names}

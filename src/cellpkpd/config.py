@@ -122,8 +122,7 @@ def load_config(path) -> AnalysisConfig:
         "model": model, "data": data_path, "seed": raw.get("seed", 0),
         "method": method.pop("name", "nuts"),
         "iiv": pop.get("iiv", []), "iiv_correlation": pop.get("iiv_correlation", False),
-        "covariates": {k: tuple(v) if isinstance(v, list) and v and not isinstance(v[0], list)
-                       else [tuple(x) for x in v] for k, v in pop.get("covariates", {}).items()},
+        "covariates": pop.get("covariates"),
         "error": pop.get("error"), "fixed": pop.get("fixed"),
         "estimate": pop.get("estimate"),
         "priors": _priors(pop.get("priors", {}), path),

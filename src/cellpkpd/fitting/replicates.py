@@ -27,8 +27,8 @@ def simulate_replicates(fit, n: int = 100, seed: int = 0, chunk: int = 25) -> np
                          "has no solver attached); refit, or simulate from its parameters")
     spec, data, solve = record.spec, record.data, record.solve
     post = fit.idata.posterior
-    sites = [s for s in prior_sites(spec)]
-    flat = {s: np.asarray(post[s].values).reshape(-1, *post[s].shape[2:]) for s in sites}
+    flat = {s: np.asarray(post[s].values).reshape(-1, *post[s].shape[2:])
+            for s in prior_sites(spec)}
     n_draws = next(iter(flat.values())).shape[0]
     rng = np.random.default_rng(seed)
     pick = rng.integers(0, n_draws, n)

@@ -218,18 +218,15 @@ def prepare(model, data, *, iiv=(), iiv_correlation=False, covariates=None, erro
     floor = {name: 1e-6 * max(_median_abs(obs, name), 1e-12) for name in observed}
     data_tree = data_arrays(spec, prob, obs, prob.parameters(fixed_values), floor)
     solve = solver_for(prob, tuple(sorted(e.column for e in spec.estimated)))
-    exact = prob.solver.method == "closed_form" and superposition.applicable(
-        prob.model, prob.events) is None
     return Prepared(model, dataset, prob, obs, spec, fixed_values, data_tree, solve, dv_scale,
-                    exact=exact)
+                    exact=_superposition_applies(prob))
 
 
 def solver_for(prob, columns: tuple[int, ...] = ()):
     """The exact superposition solver where it applies; else the event engine, differentiated
     by forward-mode sensitivities over the estimated parameter ``columns`` (reverse mode
     through a stiff solver compiles for minutes; k tangents cost ~k forward solves)."""
-    if prob.solver.method == "closed_form" and superposition.applicable(
-            prob.model, prob.events) is None:
+    if _superposition_applies(prob):
         return superposition.batch_solver(prob.model,
                                           superposition.needs(prob.model, prob.events))
     if not columns:
@@ -237,6 +234,11 @@ def solver_for(prob, columns: tuple[int, ...] = ()):
     ev = prob.events
     return sensitivity_solver(prob.model, prob.solver, ev.n_overlap, ev.has_periodic_ss,
                               ev.has_constant_ss, columns)
+
+
+def _superposition_applies(prob) -> bool:
+    return prob.solver.method == "closed_form" and superposition.applicable(
+        prob.model, prob.events) is None
 
 
 def _sites(spec):

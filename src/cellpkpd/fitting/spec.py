@@ -303,10 +303,11 @@ def _covariate_effects(model, dataset, covariates, est_names):
 
 
 def covariate_entries(entries) -> list:
-    """One (COLUMN, form, reference) tuple, or a list of them, as a list."""
-    if isinstance(entries, tuple) and entries and isinstance(entries[0], str):
-        return [entries]
-    return list(entries)
+    """One (COLUMN, form, reference) entry, or a list of them, as a list of tuples (an entry
+    may be a list, as TOML writes it)."""
+    if isinstance(entries, (tuple, list)) and entries and isinstance(entries[0], str):
+        return [tuple(entries)]
+    return [tuple(e) if isinstance(e, (tuple, list)) else e for e in entries]
 
 
 def _fmt(v):
