@@ -20,7 +20,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from .flows import make_flow
+from .flows import make_flow, outputs_within
 from .infusion import infusion_rate_and_duration
 from .steady_state import SS_LAG_TOO_LONG, SS_NOT_CONVERGED, SS_OVERLAP_EXCEEDED, steady_state
 
@@ -64,14 +64,16 @@ def _dose_quantities(model, p, cov, cmt, amt, rate, data_dur):
 
 
 def solve_subject(model, solver, n_overlap, has_periodic, has_constant, p, ev, *,
-                  forward_mode: bool = False):
+                  forward_mode: bool = False, active: tuple[int, ...] | None = None):
     """Outputs and states at every record of one subject, and a status bit mask.
     ``forward_mode`` builds the ODE solves for forward-mode differentiation (jvp/jacfwd)
-    instead of reverse mode."""
+    instead of reverse mode. With ``active`` (`flows.active_states`) only those states are
+    integrated; the other states, and the outputs that read them, come back as NaN."""
     n = model.n_states
     dtype = p.dtype
-    flow = make_flow(model, solver, forward_mode=forward_mode)
-    carrying_flow = make_flow(model, solver, carry_step=True, forward_mode=forward_mode)
+    flow = make_flow(model, solver, forward_mode=forward_mode, active=active)
+    carrying_flow = make_flow(model, solver, carry_step=True, forward_mode=forward_mode,
+                              active=active)
     status = jnp.int32(0)
 
     # Doses.
@@ -85,7 +87,7 @@ def solve_subject(model, solver, n_overlap, has_periodic, has_constant, p, ev, *
     # Steady-state set-ups.
     n_ss = ev["ss_time"].shape[0]
     if n_ss:
-        flow_fwd = make_flow(model, solver, forward_mode=True)
+        flow_fwd = make_flow(model, solver, forward_mode=True, active=active)
         f_s, lag_s, rm_s, dm_s, *_ = _dose_quantities(
             model, p, ev["ss_cov"], ev["ss_cmt"], ev["ss_amt"], ev["ss_rate"], ev["ss_dur"])
         ss_one = functools.partial(steady_state, model, flow, flow_fwd, solver,
@@ -206,6 +208,9 @@ def solve_subject(model, solver, n_overlap, has_periodic, has_constant, p, ev, *
     out = jax.vmap(lambda t, y, c: model.output_values(t, y, p, c))(ev["rec_time"], y_rec, c_rec)
     finite = jnp.all(jnp.isfinite(y_rec) | ~ev["rec_valid"][:, None])
     status |= jnp.where(finite, 0, NONFINITE_STATE)
+    if active is not None:
+        out = jnp.where(outputs_within(model, active), out, jnp.nan)
+        y_rec = jnp.where(jnp.isin(states, jnp.asarray(active)), y_rec, jnp.nan)
     return out, y_rec, status
 
 

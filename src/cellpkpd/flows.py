@@ -12,6 +12,7 @@ import functools
 import diffrax
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.linalg import expm
 
 from .rosenbrock import Rodas4
@@ -22,14 +23,63 @@ _METHODS = {"tsit5": diffrax.Tsit5, "kvaerno3": diffrax.Kvaerno3, "kvaerno4": di
             "kvaerno5": diffrax.Kvaerno5}
 
 
-@functools.lru_cache(maxsize=64)
-def jacobian_plan(model) -> SparsePlan | None:
-    """The sparse plan for ``model``'s Jacobian, or None where dense algebra is as good
-    (a filled pattern over half full, or too large to unroll)."""
-    n = model.n_states
+def _example_arguments(model):
     p = jnp.asarray(list(model.default_params().values()))
     c = jnp.zeros(len(model.covariates) + len(model.switches))
-    pattern = jacobian_pattern(lambda y, p, c: model.rhs(0.0, y, p, c), n, p, c)
+    return p, c
+
+
+@functools.lru_cache(maxsize=64)
+def state_pattern(model) -> np.ndarray:
+    """Structural non-zeros of the Jacobian of ``model``'s vector field."""
+    return jacobian_pattern(lambda y, p, c: model.rhs(0.0, y, p, c), model.n_states,
+                            *_example_arguments(model))
+
+
+@functools.lru_cache(maxsize=64)
+def output_pattern(model) -> np.ndarray:
+    """Structural dependence of each output (rows) on each state (columns)."""
+    return jacobian_pattern(lambda y, p, c: model.output_values(0.0, y, p, c), model.n_states,
+                            *_example_arguments(model))
+
+
+def outputs_within(model, active: tuple[int, ...]) -> np.ndarray:
+    """Which outputs read only ``active`` states (boolean, one per output)."""
+    outside = np.ones(model.n_states, bool)
+    outside[list(active)] = False
+    return ~output_pattern(model)[:, outside].any(axis=1)
+
+
+@functools.lru_cache(maxsize=64)
+def active_states(model, outputs: tuple[str, ...]) -> tuple[int, ...] | None:
+    """The states ``outputs`` depend on, directly or through the dynamics (sorted indices), or
+    None when that is every state.
+
+    Why: a fit that observes a few outputs of a large cascade model (``msc_ifna`` observed in
+    qPCR, IFN-α, IL-6, CD8 and SLD needs 15 of its 26 states) need not integrate the rest;
+    the states left out never feed back into the ones kept, so the kept trajectories are
+    unchanged and the solve is cheaper.
+    """
+    rows = [model.output_names.index(name) for name in outputs]
+    needed = output_pattern(model)[rows].any(axis=0)
+    dynamics = state_pattern(model)
+    while True:
+        grown = needed | dynamics[needed].any(axis=0)
+        if (grown == needed).all():
+            break
+        needed = grown
+    return None if needed.all() else tuple(int(i) for i in np.flatnonzero(needed))
+
+
+@functools.lru_cache(maxsize=64)
+def jacobian_plan(model, active: tuple[int, ...] | None = None) -> SparsePlan | None:
+    """The sparse plan for the Jacobian of ``model``'s vector field (restricted to the
+    ``active`` states), or None where dense algebra is as good (a filled pattern over half
+    full, or too large to unroll)."""
+    pattern = state_pattern(model)
+    if active is not None:
+        pattern = pattern[np.ix_(active, active)]
+    n = pattern.shape[0]
     plan = SparsePlan.from_pattern(pattern)
     if n > 200 or (n > 8 and len(plan.factor_entries) > 0.5 * n * n):
         return None
@@ -95,8 +145,13 @@ class CarriedStepController(diffrax.AbstractAdaptiveStepSizeController):
         return keep, next_t0, next_t1, jump, (state, end, proposal), result
 
 
-def make_flow(model, solver: Solver, *, forward_mode: bool = False, carry_step: bool = False):
+def make_flow(model, solver: Solver, *, forward_mode: bool = False, carry_step: bool = False,
+              active: tuple[int, ...] | None = None):
     """Return ``flow(y, t0, t1, r, p, c) -> (y1, ok)`` for ``model``.
+
+    With ``active`` (see `active_states`) only those states are integrated; the others keep
+    their values, which is exact for the active ones because nothing they depend on is left
+    out (and wrong for the others: callers must not read them).
 
     ``forward_mode`` selects a diffrax adjoint that supports ``jax.jvp``/``jacfwd`` (used by
     the steady-state Newton iteration); the default supports reverse mode.
@@ -114,12 +169,20 @@ def make_flow(model, solver: Solver, *, forward_mode: bool = False, carry_step: 
 
         return closed_form
 
-    def vector_field(t, y, args):
-        p, c, r = args
-        return model.rhs(t, y, p, c) + r
+    if active is None:
+        def vector_field(t, y, args):
+            p, c, r = args
+            return model.rhs(t, y, p, c) + r
+    else:
+        idx = np.asarray(active)
+
+        def vector_field(t, y, args):
+            p, c, r, y_rest = args  # r: the active states' infusion rates
+            return model.rhs(t, y_rest.at[idx].set(y), p, c)[idx] + r
 
     term = diffrax.ODETerm(vector_field)
-    method = (Rodas4(jacobian_plan(model)) if solver.method == "rodas4"
+    method = (Rodas4(jacobian_plan(model, active), custom_tangent=forward_mode)
+              if solver.method == "rodas4"
               else _METHODS[solver.method]())
     if solver.method.startswith(("kvaerno", "rodas")):
         # A PI controller: with the plain I controller the implicit methods' step sizes
@@ -130,24 +193,39 @@ def make_flow(model, solver: Solver, *, forward_mode: bool = False, carry_step: 
         controller = diffrax.PIDController(rtol=solver.rtol, atol=solver.atol)
     adjoint = diffrax.ForwardMode() if forward_mode else diffrax.RecursiveCheckpointAdjoint()
 
+    if active is None:
+        def pack(y, r, p, c):
+            return y, (p, c, r)
+
+        def unpack(y, y1):
+            return y1
+    else:
+        def pack(y, r, p, c):
+            return y[idx], (p, c, r[idx], y)
+
+        def unpack(y, y1):
+            return y.at[idx].set(y1)
+
     def ode(y, t0, t1, r, p, c):
+        y0, args = pack(y, r, p, c)
         sol = diffrax.diffeqsolve(
-            term, method, t0, t1, None, y, args=(p, c, r),
+            term, method, t0, t1, None, y0, args=args,
             stepsize_controller=controller, max_steps=solver.max_steps, throw=False,
             adjoint=adjoint, saveat=diffrax.SaveAt(t1=True),
         )  # fmt: skip
         ok = sol.result == diffrax.RESULTS.successful
-        return sol.ys[-1], ok
+        return unpack(y, sol.ys[-1]), ok
 
     def ode_carrying(y, t0, t1, r, p, c, dt):
+        y0, args = pack(y, r, p, c)
         sol = diffrax.diffeqsolve(
-            term, method, t0, t1, None, y, args=(p, c, r),
+            term, method, t0, t1, None, y0, args=args,
             stepsize_controller=CarriedStepController(controller, dt), max_steps=solver.max_steps,
             throw=False, adjoint=adjoint, saveat=diffrax.SaveAt(t1=True, controller_state=True),
         )  # fmt: skip
         ok = sol.result == diffrax.RESULTS.successful
         # An empty interval takes no step and reports nothing new.
         dt_next = jnp.where(t1 > t0, sol.controller_state[2], dt)
-        return sol.ys[-1], ok, dt_next
+        return unpack(y, sol.ys[-1]), ok, dt_next
 
     return ode_carrying if carry_step else ode

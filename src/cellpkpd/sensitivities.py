@@ -24,12 +24,13 @@ from . import engine
 
 @functools.lru_cache(maxsize=64)
 def sensitivity_solver(model, solver, n_overlap: int, has_periodic: bool, has_constant: bool,
-                       columns: tuple[int, ...]):
+                       columns: tuple[int, ...], active: tuple[int, ...] | None = None):
     """A jitted ``(theta (S, P), arrays) -> (outputs, states, status)`` like
     `engine.batch_solver`, whose derivative with respect to ``theta[:, columns]`` comes from
-    forward-mode sensitivities."""
+    forward-mode sensitivities. ``active``: integrate only these states (see
+    `engine.solve_subject`)."""
     one = functools.partial(engine.solve_subject, model, solver, n_overlap, has_periodic,
-                            has_constant, forward_mode=True)
+                            has_constant, forward_mode=True, active=active)
     cols = np.asarray(columns, dtype=int)
 
     def subject_with_jacobian(p, ev):

@@ -102,7 +102,8 @@ def _propagate(jaxpr, in_deps, n):
 
 
 def jacobian_pattern(rhs, n: int, *args) -> np.ndarray:
-    """Structural non-zeros of ``d rhs(y, *args) / dy`` as an ``(n, n)`` boolean array.
+    """Structural non-zeros of ``d rhs(y, *args) / dy`` as an ``(m, n)`` boolean array (``m``
+    outputs of ``rhs``; ``(n, n)`` for a vector field).
 
     ``args`` are example values (only their shapes and dtypes matter). The pattern is a
     superset: an entry is False only if no path in the computation leads from that state to
@@ -113,7 +114,7 @@ def jacobian_pattern(rhs, n: int, *args) -> np.ndarray:
     in_deps = [np.eye(n, dtype=bool)]
     in_deps += [np.zeros(tuple(v.aval.shape) + (n,), bool) for v in jaxpr.invars[1:]]
     (out,) = _propagate(jaxpr, in_deps, n)
-    return np.asarray(out).reshape(n, n)
+    return np.asarray(out).reshape(-1, n)
 
 
 def column_colours(pattern: np.ndarray) -> np.ndarray:

@@ -31,8 +31,9 @@ def pointwise_loglik(f, kind, add, prop, dv, lloq, censored, floor):
     proportional model gives a large finite penalty, not a NaN.
     """
     is_log = kind == LOGNORMAL
-    sd = jnp.sqrt(add**2 + (prop * f) ** 2)
-    sd = jnp.maximum(sd, floor)
+    # The floor goes inside the square root: sqrt'(0) is infinite, and 0 * inf would make the
+    # gradient NaN wherever f = 0 (a pre-dose qPCR sample), even where the floor applies.
+    sd = jnp.sqrt(jnp.maximum(add**2 + (prop * f) ** 2, floor**2))
     y = jnp.where(censored, lloq, dv)
     y = jnp.where(jnp.isfinite(y), y, 0.0)
 
