@@ -17,11 +17,16 @@ import platform
 import time
 from pathlib import Path
 
-import jax
-import numpy as np
-import pandas as pd
+import numpyro
 
-import cellpkpd as cp
+# One host device per core, so the chains run on separate cores (before JAX starts).
+numpyro.set_host_device_count(os.cpu_count() or 1)
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+import cellpkpd as cp  # noqa: E402
 
 HERE = Path(__file__).resolve().parents[1] / "fits" / "msc_ifna_phase1"
 OUTPUTS = ["qpcr_blood", "ifna_serum", "il6_serum", "cd8", "sld"]

@@ -73,6 +73,16 @@ def test_theophylline_nuts_matches_nlme(theoph_path):
     assert pred.IRES.abs().mean() < 0.6 * pred.RES.abs().mean()
 
 
+def test_theophylline_svi_runs_and_lands_near_nlme(theoph_path):
+    fit = cp.fit("pk_1cmt_oral", theoph_path, method="svi", svi_steps=2000, samples=200,
+                 seed=0, **THEOPH_OPTIONS)
+    table = fit.summary()
+    for name in ("ka", "cl", "v"):
+        assert table.loc[name, "median"] == pytest.approx(NLME[name], rel=0.15), name
+    loss = fit.idata.sample_stats["svi_loss"].values
+    assert loss.shape == (2000,) and loss[-100:].mean() < loss[:100].mean()
+
+
 def test_save_and_load_round_trip(theoph_map, tmp_path):
     theoph_map.save(tmp_path / "fit")
     again = cp.load_fit(tmp_path / "fit")

@@ -66,7 +66,7 @@ SCHEMA = {
                    "priors": dict},
     "method": {"name": str, "chains": int, "warmup": int, "samples": int,
                "target_accept": _NUMBER, "max_tree_depth": int, "dense_mass": bool,
-               "svi_steps": int, "svi_learning_rate": _NUMBER},
+               "svi_steps": int, "svi_learning_rate": _NUMBER, "init_starts": int},
     "solver": {"method": str, "rtol": _NUMBER, "atol": _NUMBER, "max_steps": int},
     "report": {"vpc_replicates": int, "log_outputs": list, "individual_points": int},
 }

@@ -84,7 +84,11 @@ class Fit:
         idata = _inference_data(record, draws, derived, stats, counter)
         prov = _provenance(record, elapsed, counter)
         if extra and "svi_loss" in extra:
-            idata.sample_stats["svi_loss"] = xr.DataArray(extra["svi_loss"], dims=["svi_step"])
+            loss = xr.DataArray(extra["svi_loss"], dims=["svi_step"])
+            if "sample_stats" in idata.groups():
+                idata.sample_stats["svi_loss"] = loss
+            else:  # arviz drops an empty group
+                idata.add_groups(sample_stats=xr.Dataset({"svi_loss": loss}))
         fit = cls(idata, prov, record)
         if record.options.get("method") == "nuts":
             for message in fit.diagnostics().messages:

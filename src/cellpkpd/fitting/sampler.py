@@ -5,7 +5,9 @@ call and compiles its loop once per call. On 2 CPU cores that costs ~20 s per ca
 than the whole sampling of a small model. Here the log-density is a pure function of the
 unconstrained parameters and the data pytree, the kernel's state is a plain pytree, and one
 jitted function advances every chain by ``chunk`` iterations (a ``lax.scan`` over a vmapped
-kernel, so one compilation serves warmup and sampling). Between chunks the host reports
+kernel, so one compilation serves warmup and sampling; with several host devices, e.g. after
+``numpyro.set_host_device_count(2)``, the chains are split over them with ``pmap`` so that
+they run on separate cores instead of in lockstep). Between chunks the host reports
 progress and may write a checkpoint, from which an interrupted run resumes bit for bit (the
 state carries each chain's RNG key).
 """
@@ -27,7 +29,7 @@ from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 from ..atomic import atomic_path
 
 STAT_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy")
-MAX_CHUNK = 100
+MAX_CHUNK = 25
 
 
 @dataclass(frozen=True)
@@ -56,14 +58,15 @@ def unconstrained(nmodel, data, values: dict) -> dict:
 
 def run_nuts(nmodel, data, init_z: dict, settings: NutsSettings, key, *,
              progress: bool = False, on_phase: Callable[[str], None] | None = None,
-             checkpoint: Path | None = None) -> tuple[dict, dict]:
+             checkpoint: Path | None = None, devices: int | None = None) -> tuple[dict, dict]:
     """Sample ``len(chains)`` NUTS chains started at ``init_z`` (unconstrained, leading chain
     axis). Returns constrained draws ``{site: (chain, draw, ...)}`` and statistics
     ``{name: (chain, draw)}`` for the sampling iterations.
 
     ``on_phase("warmup" | "sampling")`` is called before each chunk (the failure counter's
     phase). With ``checkpoint``, the state and the draws so far are written atomically after
-    every chunk, and a run with the same checkpoint path continues from it.
+    every chunk, and a run with the same checkpoint path continues from it. ``devices``:
+    the most host devices to split the chains over (default: all there are).
     """
     chains = next(iter(jax.tree.leaves(init_z))).shape[0]
     total = settings.warmup + settings.samples
@@ -86,12 +89,30 @@ def run_nuts(nmodel, data, init_z: dict, settings: NutsSettings, key, *,
 
         return jax.lax.scan(body, state, None, length=length)
 
-    state = jax.jit(init)(init_z, jax.random.split(key, chains), data)
+    # Chains split into `groups` device groups (1: a plain vmap). A vmapped NUTS step costs as
+    # much as its longest trajectory for every chain; on separate devices each chain only
+    # pays for its own.
+    groups = math.gcd(chains, min(devices or jax.local_device_count(),
+                                  jax.local_device_count()))
+    keys = jax.random.split(key, chains)
+    if groups > 1:
+        split, merge = _splitter(groups), _merge
+        state = merge(jax.pmap(init, in_axes=(0, 0, None))(split(init_z), split(keys), data))
+        pmapped = jax.pmap(advance, in_axes=(0, None))
+
+        def advance(state, d):
+            state, (z, stats) = pmapped(split(state), d)
+            # (group, iteration, chain in group, ...) -> (iteration, chain, ...)
+            regroup = lambda x: _merge(jnp.moveaxis(x, 0, 1), axis=1)  # noqa: E731
+            return merge(state), (jax.tree.map(regroup, z), jax.tree.map(regroup, stats))
+    else:
+        state = jax.jit(init)(init_z, keys, data)
+        advance = jax.jit(advance)
+
     z_parts, stat_parts, done = [], [], 0
     if checkpoint is not None and Path(checkpoint).exists():
         state, z_parts, stat_parts, done = _load_checkpoint(checkpoint, state)
 
-    advance = jax.jit(advance)
     started = time.perf_counter()
     while done < total:
         phase = "warmup" if done < settings.warmup else "sampling"
@@ -123,6 +144,19 @@ def run_nuts(nmodel, data, init_z: dict, settings: NutsSettings, key, *,
                                           in_axes=(0, None)), in_axes=(0, None)))
     draws = {k: np.asarray(v) for k, v in constrain(z_all, data).items()}
     return draws, stats
+
+
+def _splitter(groups: int):
+    def split(tree):
+        return jax.tree.map(lambda x: jnp.reshape(x, (groups, -1) + x.shape[1:]), tree)
+
+    return split
+
+
+def _merge(tree, axis: int = 0):
+    """Merge axes ``axis`` and ``axis + 1`` of every leaf."""
+    return jax.tree.map(
+        lambda x: jnp.reshape(x, x.shape[:axis] + (-1,) + x.shape[axis + 2:]), tree)
 
 
 def _save_checkpoint(path, state, z_parts, stat_parts, done):
