@@ -75,3 +75,21 @@ def test_bad_input(kwargs, message):
     kwargs = {"n_trials": 10, "seed": 0, **kwargs}
     with pytest.raises(ValueError, match=message):
         simulate_arm1(**kwargs)
+
+
+def test_cohort_outcomes_give_the_same_trials_as_the_callable():
+    rng = np.random.default_rng(8)
+    outcomes = rng.random((500, 4, 3)) < np.array(P4)[None, :, None]
+    running = {"trials": np.arange(500)}
+
+    def intolerance(level, n_subjects, rng):
+        flags = outcomes[running["trials"], level]
+        running["trials"] = running["trials"][flags.any(axis=1)]
+        return flags.ravel()
+
+    by_callable = simulate_arm1(intolerance, n_trials=500, seed=0)
+    by_array = simulate_arm1(outcomes, n_trials=500, seed=0)
+    for name in ("selected_level", "cohorts", "subjects", "ti_counts"):
+        np.testing.assert_array_equal(getattr(by_array, name), getattr(by_callable, name))
+    with pytest.raises(ValueError, match="cohort outcomes"):
+        simulate_arm1(outcomes[:, :2], n_trials=500, seed=0)

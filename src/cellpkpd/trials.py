@@ -6,6 +6,9 @@ Design: cohorts of ``cohort_size`` (3) subjects, starting at the first dose of t
 The first dose at which no subject of its cohort has TI is selected and the arm stops. TI at
 the last dose of the ladder (the floor) stops the arm with no tolerated dose.
 
+Cohorts come from per-dose TI probabilities, from a callable, or from a virtual population
+(`arm1_from_population`: one parameter draw per trial, subjects resampled from it).
+
 The ladder defaults to the protocol's rounded doses (2e6, 6e5, 2e5, 6e4) cells/kg; exact
 70 % steps would be 2e6, 6e5, 1.8e5, 5.4e4. Pass ``doses`` to change it.
 
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 PROTOCOL_DOSES = (2e6, 6e5, 2e5, 6e4)  # cells/kg
 
@@ -134,17 +138,27 @@ def simulate_arm1(intolerance, *, n_trials: int, seed, doses=PROTOCOL_DOSES,
                   cohort_size: int = 3) -> Arm1Result:
     """Simulate ``n_trials`` independent Arm 1 trials (design in the module docstring).
 
-    ``intolerance`` is either per-subject TI probabilities per dose level (sequence in ladder
-    order, or mapping dose → p), or a callable ``(level, n_subjects, rng) -> bool array`` that
-    returns whether each of ``n_subjects`` new subjects dosed at ``doses[level]`` has TI (e.g.
-    virtual subjects from the PK/PD model with the TI rule applied). The callable is called once
-    per level with every subject of every trial still running, trial-major (subjects
-    ``3k..3k+2`` form the cohort of the k-th such trial). ``seed``: int or
-    `numpy.random.Generator`; the same seed gives the same result.
+    ``intolerance`` is one of:
+
+    - per-subject TI probabilities per dose level (sequence in ladder order, or mapping
+      dose → p);
+    - a callable ``(level, n_subjects, rng) -> bool array`` that returns whether each of
+      ``n_subjects`` new subjects dosed at ``doses[level]`` has TI (e.g. virtual subjects from
+      the PK/PD model with the TI rule applied). It is called once per level with every subject
+      of every trial still running, trial-major (subjects ``3k..3k+2`` form the cohort of the
+      k-th such trial);
+    - a boolean array ``(n_trials, n_levels, cohort_size)``: the TI outcome of the subjects who
+      would form each trial's cohort at each level, drawn beforehand (e.g. by
+      `arm1_from_population`, which keeps one parameter draw per trial). Only the cohorts
+      the design reaches are read; ``seed`` is not used.
+
+    ``seed``: int or `numpy.random.Generator`; the same seed gives the same result.
     """
     ladder = _check_ladder(doses)
     size = _check_size("cohort_size", cohort_size)
     trials = _check_size("n_trials", n_trials)
+    if isinstance(intolerance, np.ndarray):
+        return _from_cohorts(intolerance, ladder, size, trials)
     model = intolerance if callable(intolerance) else _probability_model(
         _check_probabilities(intolerance, ladder))
     rng = np.random.default_rng(seed)
@@ -165,3 +179,63 @@ def simulate_arm1(intolerance, *, n_trials: int, seed, doses=PROTOCOL_DOSES,
         running = running[counts > 0]
     cohorts = (ti_counts >= 0).sum(axis=1)
     return Arm1Result(ladder, size, selected, cohorts, cohorts * size, ti_counts)
+
+
+def _valid_subjects(ti: np.ndarray) -> list[list[np.ndarray]]:
+    return [[np.flatnonzero(np.isfinite(row)) for row in level] for level in ti]
+
+
+def arm1_from_population(ti: xr.DataArray, *, n_trials: int, seed, doses=PROTOCOL_DOSES,
+                         cohort_size: int = 3) -> Arm1Result:
+    """Arm 1 trials whose cohorts are drawn from a virtual population.
+
+    ``ti`` holds the treatment intolerance of every virtual subject at each dose level, dims
+    ``(regimen, draw, subject)`` with the regimens in ladder order (``doses``). Each trial
+    picks one draw, then each cohort's subjects from that draw's subjects at that level,
+    uniformly with replacement (the bootstrap of an infinite population); subjects not
+    evaluable (NaN, e.g. a failed solve) are not picked. Given the draw, the selection
+    probabilities are then exactly `arm1_exact` of the draw's TI fractions. ``seed``: int,
+    `numpy.random.SeedSequence` or Generator.
+    """
+    doses = _check_ladder(doses)
+    cohort_size = _check_size("cohort_size", cohort_size)
+    n_trials = _check_size("n_trials", n_trials)
+    values = ti.transpose("regimen", "draw", "subject").astype(np.float64).values
+    if values.shape[0] != len(doses):
+        raise ValueError(f"ti has {values.shape[0]} regimen(s) for {len(doses)} dose levels; "
+                         "give one regimen per dose, in ladder order")
+    rng = np.random.default_rng(seed)
+    draw = rng.integers(0, values.shape[1], n_trials)
+    outcomes = np.zeros((n_trials, len(doses), cohort_size), dtype=bool)
+    valid = _valid_subjects(values)
+    for level in range(len(doses)):
+        for d in range(values.shape[1]):
+            trials = np.flatnonzero(draw == d)
+            pool = valid[level][d]
+            if trials.size == 0:
+                continue
+            if pool.size == 0:
+                raise ValueError(f"draw {d} has no evaluable virtual subject at dose "
+                                 f"{doses[level]:g}; check the solver failures")
+            picked = pool[rng.integers(0, pool.size, (trials.size, cohort_size))]
+            outcomes[trials, level] = values[level, d][picked] > 0.5
+    return simulate_arm1(outcomes, n_trials=n_trials, seed=seed, doses=doses,
+                         cohort_size=cohort_size)
+
+
+def _from_cohorts(outcomes: np.ndarray, ladder: tuple[float, ...], size: int,
+                  trials: int) -> Arm1Result:
+    """The design applied to predrawn cohort outcomes ``(n_trials, n_levels, cohort_size)``."""
+    expected = (trials, len(ladder), size)
+    if outcomes.dtype != bool or outcomes.shape != expected:
+        raise ValueError(f"cohort outcomes must be a bool array of shape {expected} (n_trials, "
+                         f"n_levels, cohort_size), got {outcomes.dtype} of shape "
+                         f"{outcomes.shape}")
+    counts = outcomes.sum(axis=2)
+    clean = counts == 0
+    selected = np.where(clean.any(axis=1), np.argmax(clean, axis=1), -1)
+    cohorts = np.where(selected >= 0, selected + 1, len(ladder))
+    treated = np.arange(len(ladder))[None, :] < cohorts[:, None]
+    ti_counts = np.where(treated, counts, -1).astype(np.int64)
+    return Arm1Result(ladder, size, selected.astype(np.int64), cohorts.astype(np.int64),
+                      (cohorts * size).astype(np.int64), ti_counts)
