@@ -104,14 +104,15 @@ def write_figures(fit, cfg: AnalysisConfig, out: Path) -> dict:
     log_outputs = set(cfg.report.get("log_outputs",
                                      [o for o, k in error_kinds.items() if k == "lognormal"]))
     n_rep = int(cfg.report.get("vpc_replicates", 100))
-    sims = simulate_replicates(fit, n=n_rep, seed=int(cfg.fit_kwargs.get("seed", 0)))
+    seed = int(cfg.fit_kwargs.get("seed", 0))
+    sims = simulate_replicates(fit, n=n_rep, seed=seed)
     curves = individual_curves(fit)
     paths = {}
     for output in dict.fromkeys(pred.output):
         rows = (pred.output == output).to_numpy()
         kw = dict(unit=units[output], time_unit=model.time_unit, log=output in log_outputs)
-        paths[f"gof_{output}"] = save_figure(gof_figure(pred, output, **kw),
-                                             out / f"gof_{output}.png")
+        paths[f"gof_{output}"] = save_figure(
+            gof_figure(pred, output, replicates=sims, seed=seed, **kw), out / f"gof_{output}.png")
         paths[f"individual_{output}"] = save_figure(
             individual_figure(pred, curves, output, **kw), out / f"individual_{output}.png")
         sub = pred[rows]

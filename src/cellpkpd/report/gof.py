@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
 from ._checks import axis_label, blq_mask, not_shown, output_rows, require_columns
 from ._smooth import lowess
+from .npde import npde
 
 PRED_COLUMNS = ("ID", "TIME", "output", "DV", "BLQ", "PRED", "IPRED")
 # Population weighted residuals, best first; IWRES is the last resort and labelled as such.
@@ -14,6 +17,7 @@ POPULATION_RESIDUALS = ("CWRES", "NPDE", "PWRES", "WRES")
 
 POINT = dict(s=14, color="C0", alpha=0.6, linewidths=0)
 SMOOTH = dict(color="C3", lw=1.8)
+BLQ_POINT = dict(marker="^", s=22, facecolors="none", edgecolors="C1", linewidths=1)
 
 
 def population_residual(pred: pd.DataFrame) -> tuple[str, str]:
@@ -28,49 +32,87 @@ def population_residual(pred: pd.DataFrame) -> tuple[str, str]:
                      f"{[*POPULATION_RESIDUALS, 'IWRES']}; it has {list(pred.columns)}")
 
 
-def gof_figure(pred: pd.DataFrame, output: str, *, unit: str, time_unit: str, log: bool):
+def gof_figure(pred: pd.DataFrame, output: str, *, unit: str, time_unit: str, log: bool,
+               replicates=None, seed: int = 0):
     """Four goodness-of-fit panels for ``output`` (in ``unit``, time in ``time_unit``).
 
     * top left: observed DV against the typical-subject prediction PRED, identity line;
     * top right: observed DV against the individual prediction IPRED, identity line;
       both with the same range on both axes (log-log when ``log``), BLQ rows left out and
       counted in the title;
-    * bottom left: the population weighted residual (CWRES, else NPDE, else IWRES) against
-      time, with zero and ±2 reference lines and a LOWESS smoother;
+    * bottom left: a population weighted residual against time, with a LOWESS smoother: the
+      NPDE computed from ``replicates`` when given (per subject, see `report.npde.npde`; BLQ
+      rows imputed and drawn as open triangles; reference lines 0 and ±1.96), else the
+      table's CWRES, NPDE, PWRES or WRES column, else IWRES (said so in the label; reference
+      lines 0 and ±2, or ±1.96 for NPDE);
     * bottom right: the same residual against PRED (log x when ``log``).
+
+    ``replicates`` is ``(K, len(pred))``: simulated observations in the row order of
+    ``pred`` (`cellpkpd.fitting.replicates.simulate_replicates`); ``seed`` seeds the BLQ
+    imputation of the NPDE.
     """
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     require_columns(pred, PRED_COLUMNS, "pred")
     rows = output_rows(pred, output, "pred")
-    res_column, res_label = population_residual(rows)
     blq = blq_mask(rows)
+    if replicates is None:
+        res_column, res_label = population_residual(rows)
+        res = rows[res_column].to_numpy(dtype=float)
+        imputed = np.zeros(len(rows), dtype=bool)
+    else:
+        res_column = res_label = "NPDE"
+        res = _npde(pred, output, rows, blq, replicates, seed)
+        imputed = blq
+    level = 1.96 if res_column == "NPDE" else 2.0
     dv, p, ip = (rows[c].to_numpy(dtype=float) for c in ("DV", "PRED", "IPRED"))
 
     fig = Figure(figsize=(9.5, 8.8), layout="constrained")
     (a_pred, a_ipred), (a_time, a_rpred) = fig.subplots(2, 2)
     _observed_vs(a_pred, p, dv, blq, "PRED", "population prediction", unit=unit, log=log)
     _observed_vs(a_ipred, ip, dv, blq, "IPRED", "individual prediction", unit=unit, log=log)
-    res = rows[res_column].to_numpy(dtype=float)
+    common = dict(ylabel=res_label, level=level, imputed=imputed)
     _residual_vs(a_time, rows["TIME"].to_numpy(dtype=float), res, blq,
                  title=f"{res_column} vs time", xlabel=axis_label("time", time_unit),
-                 ylabel=res_label, log_x=False)
+                 log_x=False, **common)
     _residual_vs(a_rpred, p, res, blq, title=f"{res_column} vs PRED",
-                 xlabel=axis_label("PRED", unit), ylabel=res_label, log_x=log)
+                 xlabel=axis_label("PRED", unit), log_x=log, **common)
 
     handles = [
         Line2D([], [], marker="o", ls="", color="C0", alpha=0.6, label="observation"),
+        *([Line2D([], [], marker="^", ls="", markerfacecolor="none", markeredgecolor="C1",
+                  label="BLQ, imputed")] if imputed.any() else []),
         Line2D([], [], color="k", lw=1, label="identity / zero"),
-        Line2D([], [], color="0.4", lw=1, ls="--", label="±2"),
+        Line2D([], [], color="0.4", lw=1, ls="--", label=f"±{level:g}"),
         Line2D([], [], **SMOOTH, label="LOWESS"),
     ]
     # Below the panels, so the legend never hides a point.
-    fig.legend(handles=handles, loc="outside lower center", ncol=4, frameon=False, fontsize=9)
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False,
+               fontsize=9)
     n_id = rows["ID"].nunique()
     fig.suptitle(f"{output}: goodness of fit ({len(rows)} observations, {n_id} subjects"
                  f"{f', {blq.sum()} BLQ' if blq.any() else ''})", fontsize=12)
     return fig
+
+
+def _npde(pred, output, rows, blq, replicates, seed):
+    """NPDE of the rows of one output, decorrelated per subject."""
+    sims = np.asarray(replicates, dtype=float)
+    if sims.ndim != 2 or sims.shape[1] != len(pred):
+        raise ValueError(f"replicates must be (K, {len(pred)}), one column per row of pred; got "
+                         f"shape {sims.shape}")
+    if blq.any() and "LLOQ" not in rows.columns:
+        raise ValueError("pred has BLQ rows but no LLOQ column; the NPDE imputes BLQ rows "
+                         "below the LLOQ, so add it")
+    position = np.flatnonzero((pred["output"].astype(str) == str(output)).to_numpy())
+    lloq = rows["LLOQ"].to_numpy(dtype=float) if "LLOQ" in rows.columns else None
+    with warnings.catch_warnings():
+        # A subject without a defined NPDE is counted in the panel titles instead.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = npde(rows["DV"].to_numpy(dtype=float), sims[:, position],
+                      rows["ID"].to_numpy(), blq=blq, lloq=lloq, seed=seed)
+    return result["NPDE"].to_numpy()
 
 
 def _title(ax, title: str, counts: dict[str, int]) -> None:
@@ -107,22 +149,26 @@ def _observed_vs(ax, x, dv, blq, name, what, *, unit, log):
     _title(ax, f"observed vs {what}", counts)
 
 
-def _residual_vs(ax, x, res, blq, *, title, xlabel, ylabel, log_x):
-    keep = ~blq & np.isfinite(res) & np.isfinite(x)
-    counts = {"BLQ": int(blq.sum())}
+def _residual_vs(ax, x, res, blq, *, title, xlabel, ylabel, log_x, level, imputed):
+    shown = ~blq | imputed
+    keep = shown & np.isfinite(res) & np.isfinite(x)
+    counts = {"BLQ": int((~shown).sum()),
+              "undefined": int((shown & ~np.isfinite(res)).sum())}
     if log_x:
         counts["PRED ≤ 0"] = int((keep & (x <= 0)).sum())
         keep &= x > 0
         ax.set_xscale("log")
-    x, r = x[keep], res[keep]
     ax.axhline(0, color="k", lw=1)
-    for level in (-2, 2):
-        ax.axhline(level, color="0.4", lw=1, ls="--")
-    ax.scatter(x, r, **POINT)
+    for sign in (-1, 1):
+        ax.axhline(sign * level, color="0.4", lw=1, ls="--")
+    ax.scatter(x[keep & ~imputed], res[keep & ~imputed], **POINT)
+    if imputed.any():
+        ax.scatter(x[keep & imputed], res[keep & imputed], **BLQ_POINT)
+    x, r = x[keep], res[keep]
     # On a log axis the smoother works on log10(x), the scale the reader sees.
     xs, ys = lowess(np.log10(x) if log_x else x, r)
     ax.plot(10**xs if log_x else xs, ys, **SMOOTH)
-    # Symmetric about zero and never tighter than ±3, so the ±2 lines are always in view.
+    # Symmetric about zero and never tighter than ±3, so the reference lines are always in view.
     top = max(3.0, 1.08 * np.abs(r).max()) if len(r) else 3.0
     ax.set_ylim(-top, top)
     ax.set_xlabel(xlabel)
