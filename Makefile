@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# Two workers, one file each at a time: JAX compilation, which dominates, is single-threaded.
 test: venv
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 demo: venv
 	$(VENV)/bin/cellpkpd fit fits/theophylline/fit.toml
