@@ -129,7 +129,8 @@ def main():
     obs = obs.join(covs, on="ID")
     table = pd.concat([doses, obs], ignore_index=True).sort_values(
         ["ID", "TIME", "EVID"], ascending=[True, True, False], kind="stable")
-    columns = ["ID", "TIME", "EVID", "MDV", "AMT", "CMT", "RATE", "DUR", "DVID", "DV", "BLQ",
+    columns = ["ID", "TIME", "EVID", "MDV", "AMT", "CMT", "RATE", "DUR", "ADDL", "II", "DVID", "DV",
+               "BLQ",
                "LLOQ", "WT", "HT", "BSA", "SLD0", "AGE", "ALB", "ARM", "COHORT", "DOSE"]
     table = table.reindex(columns=columns)
     for name in ("ID", "EVID", "MDV", "BLQ", "ARM", "COHORT"):
