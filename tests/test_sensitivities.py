@@ -69,3 +69,25 @@ def test_forward_mode_matches_central_differences(setup):
     h = 1e-5
     fd = (loss(theta + h * direction) - loss(theta - h * direction)) / (2 * h)
     np.testing.assert_allclose(float(tangent), float(fd), rtol=1e-6)
+
+
+@pytest.mark.parametrize("ss, restricted", [(0, True), (1, False)])
+def test_fit_solver_integrates_only_the_observed_states_unless_the_data_have_ss(
+        monkeypatch, ss, restricted):
+    """Observing only `cp` of pkpd_idr1 needs its central compartment alone; with a
+    steady-state record every compartment's periodic state is solved for, so nothing is left
+    out."""
+    from cellpkpd.fitting import run
+
+    data = table(f"""
+        ID,TIME,AMT,CMT,EVID,SS,II,DV
+        1,0,100,1,1,{ss},24,.
+        1,2,0,1,0,0,0,1.0
+    """)
+    prob = cp.problem("pkpd_idr1", cp.read_nonmem(data),
+                      solver=cp.Solver(method="rodas4", rtol=1e-6, atol=1e-8))
+    seen = {}
+    monkeypatch.setattr(run, "sensitivity_solver",
+                        lambda *args: seen.setdefault("active", args[-1]))
+    run.solver_for(prob, (0,), ("cp",))
+    assert seen["active"] == ((0,) if restricted else None)

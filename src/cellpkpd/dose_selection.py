@@ -224,40 +224,36 @@ def _check_probability(kind: str, value, name: str) -> float:
 
 
 @dataclass(frozen=True)
-class Target:
-    """Efficacy target: P(``event``) ≥ ``probability``, met when at least ``confidence`` of the
-    parameter draws satisfy it."""
-
+class _Criterion:
     event: Event
     probability: float
     confidence: float = 0.5
-    kind = "efficacy"
 
     def __post_init__(self):
+        name = type(self).__name__
         object.__setattr__(self, "event", _as_event(self.event))
-        _check_probability("Target", self.probability, "probability")
-        if not 0 < _check_probability("Target", self.confidence, "confidence"):
-            raise ValueError("Target confidence must be > 0")
+        _check_probability(name, self.probability, "probability")
+        if not 0 < _check_probability(name, self.confidence, "confidence"):
+            raise ValueError(f"{name} confidence must be > 0")
+
+
+@dataclass(frozen=True)
+class Target(_Criterion):
+    """Efficacy target: P(``event``) ≥ ``probability``, met when at least ``confidence`` of the
+    parameter draws satisfy it."""
+
+    kind = "efficacy"
 
     def satisfied(self, p: np.ndarray) -> np.ndarray:
         return p >= self.probability
 
 
 @dataclass(frozen=True)
-class Limit:
+class Limit(_Criterion):
     """Safety limit: P(``event``) ≤ ``probability``, met when at least ``confidence`` of the
     parameter draws satisfy it."""
 
-    event: Event
-    probability: float
-    confidence: float = 0.5
     kind = "safety"
-
-    def __post_init__(self):
-        object.__setattr__(self, "event", _as_event(self.event))
-        _check_probability("Limit", self.probability, "probability")
-        if not 0 < _check_probability("Limit", self.confidence, "confidence"):
-            raise ValueError("Limit confidence must be > 0")
 
     def satisfied(self, p: np.ndarray) -> np.ndarray:
         return p <= self.probability

@@ -173,12 +173,25 @@ def make_flow(model, solver: Solver, *, forward_mode: bool = False, carry_step: 
         def vector_field(t, y, args):
             p, c, r = args
             return model.rhs(t, y, p, c) + r
+
+        def pack(y, r, p, c):
+            return y, (p, c, r)
+
+        def unpack(y, y1):
+            return y1
     else:
+        # The solver sees the active states only; the frozen ones ride along in the arguments.
         idx = np.asarray(active)
 
         def vector_field(t, y, args):
             p, c, r, y_rest = args  # r: the active states' infusion rates
             return model.rhs(t, y_rest.at[idx].set(y), p, c)[idx] + r
+
+        def pack(y, r, p, c):
+            return y[idx], (p, c, r[idx], y)
+
+        def unpack(y, y1):
+            return y.at[idx].set(y1)
 
     term = diffrax.ODETerm(vector_field)
     method = (Rodas4(jacobian_plan(model, active), custom_tangent=forward_mode)
@@ -192,19 +205,6 @@ def make_flow(model, solver: Solver, *, forward_mode: bool = False, carry_step: 
     else:
         controller = diffrax.PIDController(rtol=solver.rtol, atol=solver.atol)
     adjoint = diffrax.ForwardMode() if forward_mode else diffrax.RecursiveCheckpointAdjoint()
-
-    if active is None:
-        def pack(y, r, p, c):
-            return y, (p, c, r)
-
-        def unpack(y, y1):
-            return y1
-    else:
-        def pack(y, r, p, c):
-            return y[idx], (p, c, r[idx], y)
-
-        def unpack(y, y1):
-            return y.at[idx].set(y1)
 
     def ode(y, t0, t1, r, p, c):
         y0, args = pack(y, r, p, c)

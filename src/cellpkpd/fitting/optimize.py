@@ -229,13 +229,15 @@ def inner_modes(u, parts, values, z0, max_iter=50, tol=1e-8):
     return z
 
 
-def laplace_fit(spec, data, solve, values0, max_iter=500):
+def laplace_fit(spec, data, solve, values0, max_iter=500, pooled_starts=8):
     """MAP of the population parameters under the Laplace (FOCE-I) approximation. Returns the
     values, the random-effect modes z (S, k), and (packing, unconstrained estimate, its
-    covariance (inverse Hessian, by central differences of the exact gradient), objective)."""
+    covariance (inverse Hessian, by central differences of the exact gradient), objective).
+    Without random effects this is the pooled fit, with ``pooled_starts`` starts (1 when
+    ``values0`` is already a pooled fit's result)."""
     k = len(spec.iiv)
     if k == 0:
-        values = pooled_fit(spec, data, solve, values0, max_iter)
+        values = pooled_fit(spec, data, solve, values0, max_iter, n_starts=pooled_starts)
         return values, np.zeros((data["theta"].shape[0], 0)), None
     sites = prior_sites(spec)
     pack = Packing(spec, sites, values0)

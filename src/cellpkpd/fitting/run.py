@@ -148,7 +148,8 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
         return pooled_fit(spec, data_tree, solve, values, n_starts=init_starts)
 
     if method == "map":
-        values, z_hat, laplace = laplace_fit(spec, data_tree, solve, pooled(values0))
+        values, z_hat, laplace = laplace_fit(spec, data_tree, solve, pooled(values0),
+                                             pooled_starts=1)
         return Fit.from_map(record, values, z_hat, laplace, key,
                             elapsed=time.perf_counter() - started)
 
@@ -156,7 +157,8 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
         start = pooled(values0)
         z_start = None
     elif init == "map":
-        start, z_start, _ = laplace_fit(spec, data_tree, solve, pooled(values0))
+        start, z_start, _ = laplace_fit(spec, data_tree, solve, pooled(values0),
+                                        pooled_starts=1)
     elif isinstance(init, Mapping):
         start, z_start = values0, None
     else:
@@ -237,15 +239,18 @@ def solver_for(prob, columns: tuple[int, ...] = (), outputs: tuple[str, ...] | N
     """The exact superposition solver where it applies; else the event engine, differentiated
     by forward-mode sensitivities over the estimated parameter ``columns`` (reverse mode
     through a stiff solver compiles for minutes; k tangents cost ~k forward solves). Given
-    the observed ``outputs``, the ODE solver integrates only the states they depend on, and
-    the other outputs come back as NaN."""
+    the observed ``outputs`` (and data without steady-state records), the ODE solver
+    integrates only the states they depend on, and the other outputs come back as NaN."""
     if _superposition_applies(prob):
         return superposition.batch_solver(prob.model,
                                           superposition.needs(prob.model, prob.events))
     if not columns:
         return prob.compiled
     ev = prob.events
-    active = active_states(prob.model, tuple(outputs)) if outputs else None
+    # A steady-state record solves for a periodic state of every compartment; frozen states
+    # that receive doses have none, so restricting the integration needs data without SS.
+    restrict = outputs and not (ev.has_periodic_ss or ev.has_constant_ss)
+    active = active_states(prob.model, tuple(outputs)) if restrict else None
     return sensitivity_solver(prob.model, prob.solver, ev.n_overlap, ev.has_periodic_ss,
                               ev.has_constant_ss, columns, active)
 
