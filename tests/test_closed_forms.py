@@ -160,3 +160,25 @@ def test_steady_state_2_adds_to_current_state(solver):
     expected = one_cmt_bolus(times, 50, **P1) + np.where(
         times >= 24, sum(one_cmt_bolus(times - 24 + 12 * k, 100, **P1) for k in range(2000)), 0)
     np.testing.assert_allclose(sim["cp"].values[0], expected, rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("rate", [1e2, 1e8, 1e12])
+def test_affine_step_at_cell_sized_infusion_rates(rate):
+    """One-compartment infusion y' = -k y + R from 0: y = R/k (1 - e^{-k t}), with its
+    derivatives in R and k. A rate of 1e8 cells/day used to make expm return NaN."""
+    import jax
+    import jax.numpy as jnp
+
+    from cellpkpd.flows import affine_step
+
+    k, t = 0.7, 0.3
+
+    def y(k, r):
+        return affine_step(jnp.array([[-k]]), jnp.array([r]), jnp.zeros(1), t)[0]
+
+    decay = np.exp(-k * t)
+    np.testing.assert_allclose(y(k, rate), rate / k * (1 - decay), rtol=1e-13)
+    dk, dr = jax.grad(y, argnums=(0, 1))(k, rate)
+    np.testing.assert_allclose(dr, (1 - decay) / k, rtol=1e-12)
+    np.testing.assert_allclose(dk, -rate / k**2 * (1 - decay) + rate / k * t * decay,
+                               rtol=1e-11)

@@ -88,12 +88,19 @@ def jacobian_plan(model, active: tuple[int, ...] | None = None) -> SparsePlan | 
 
 def affine_step(a, g, y0, dt):
     """Exact solution of ``dy/dt = A y + g`` after ``dt``, through the exponential of the
-    augmented matrix ``[[A, g], [0, 0]]`` (valid for singular A and repeated eigenvalues)."""
+    augmented matrix ``[[A, g], [0, 0]]`` (valid for singular A and repeated eigenvalues).
+
+    The input column is scaled to unit size first and the result scaled back: the top-right
+    block is linear in g, so this is exact, and it keeps an infusion rate of 1e8 cells/day
+    from dominating the matrix norm, which made expm's scaling and squaring return NaN. The
+    scale is held constant under differentiation, which is exact for the same reason."""
     n = a.shape[0]
+    size = jnp.max(jnp.abs(g))
+    scale = jax.lax.stop_gradient(jnp.where(size > 0, size, 1.0))
     m = jnp.zeros((n + 1, n + 1), dtype=a.dtype)
-    m = m.at[:n, :n].set(a).at[:n, n].set(g)
+    m = m.at[:n, :n].set(a).at[:n, n].set(g / scale)
     e = expm(m * dt)
-    return e[:n, :n] @ y0 + e[:n, n]
+    return e[:n, :n] @ y0 + e[:n, n] * scale
 
 
 class CarriedStepController(diffrax.AbstractAdaptiveStepSizeController):
