@@ -83,6 +83,9 @@ def main():
           f"rtol {args.rtol:g}: {wall:.0f} s wall including compile")
     print(diag)
     print(f"min ESS bulk {table.ess_bulk.min():.0f}, min ESS/s {table.ess_bulk.min() / wall:.3f}")
+    steps = fit.idata.sample_stats["n_steps"].values
+    print(f"leapfrog steps per sampling iteration: mean {steps.mean():.1f}, "
+          f"max {steps.max():.0f}; {steps.sum():.0f} gradients per chain in sampling")
     cov = coverage(fit, truths())
     print(cov.to_string(float_format=lambda v: f"{v:.4g}"))
     print(f"90% intervals covering the truth: {int(cov.covered.sum())}/{len(cov)} "

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
+from jax.flatten_util import ravel_pytree
 from numpyro.infer import SVI, Trace_ELBO, init_to_value
 from numpyro.infer.autoguide import AutoNormal
 
@@ -86,7 +87,9 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
     method : {"nuts", "svi", "map"}
         NUTS; SVI with a mean-field normal guide; or the Laplace MAP of the population
         parameters (random effects integrated out, as NONMEM's LAPLACIAN), with standard
-        errors from the Hessian.
+        errors from the Hessian. With random effects, ``map`` needs an exact solution
+        (linear models): on ODE models it is refused, as its gradient would differentiate
+        the sensitivities twice.
     chains, warmup, samples, seed, target_accept, max_tree_depth :
         NUTS settings. Chains are vectorised on one device.
     init : "pooled", "map" or {site: value}
@@ -126,6 +129,15 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
     fixed_values, data_tree, solve, dv_scale = (prep.fixed_values, prep.data, prep.solve,
                                                 prep.dv_scale)
 
+    if (method == "map" or (isinstance(init, str) and init == "map")) and spec.iiv \
+            and not prep.exact:
+        what = "method='map'" if method == "map" else "init='map'"
+        raise ParameterError(
+            f"{what} with random effects ({', '.join(spec.iiv)}) needs the Laplace "
+            "approximation's gradient, which differentiates the ODE sensitivities a second "
+            f"time; the ODE engine provides first derivatives only, so {model.name} cannot "
+            "use it. Use method='nuts' (init='pooled') or method='svi', drop iiv for a pooled "
+            "MAP, or use a model with an exact solution (solver=Solver(method='closed_form'))")
     values0 = initial_values(spec, data_tree, dv_scale,
                              init if isinstance(init, Mapping) else None)
     record = FitRecord(model=model, dataset=dataset, prob=prob, obs=obs, spec=spec,
@@ -153,8 +165,13 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
         return Fit.from_map(record, values, z_hat, laplace, key,
                             elapsed=time.perf_counter() - started)
 
+    variances = {}
     if init == "pooled" or init is None:
-        start = pooled(values0)
+        if method == "nuts":
+            start, variances = pooled_fit(spec, data_tree, solve, values0,
+                                          n_starts=init_starts, with_variances=True)
+        else:
+            start = pooled(values0)
         z_start = None
     elif init == "map":
         start, z_start, _ = laplace_fit(spec, data_tree, solve, pooled(values0),
@@ -182,6 +199,7 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
                               extra={"svi_loss": np.asarray(result.losses)})
 
     key, jitter_key, run_key = jax.random.split(key, 3)
+    n_subjects = prob.events.n_subjects
     init_z = _jittered_init(spec, nmodel, data_tree, start, z_start, chains, jitter_key)
     settings = NutsSettings(warmup=warmup, samples=samples, target_accept=target_accept,
                             max_tree_depth=max_tree_depth, dense_mass=dense_mass)
@@ -190,7 +208,8 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
         counter.phase = phase
 
     draws, stats = run_nuts(nmodel, data_tree, init_z, settings, run_key, progress=progress,
-                            on_phase=set_phase, checkpoint=checkpoint)
+                            on_phase=set_phase, checkpoint=checkpoint,
+                            inverse_mass=_initial_inverse_mass(init_z, variances, n_subjects))
     return Fit.from_draws(record, draws, stats, counter, key,
                           elapsed=time.perf_counter() - started)
 
@@ -284,6 +303,27 @@ def _jittered_init(spec, nmodel, data_tree, start, z_start, chains, key):
         noise = scale * jax.random.normal(sub, (chains, *jnp.shape(value)))
         out[name] = jnp.asarray(value)[None] + noise
     return out
+
+
+def _initial_inverse_mass(init_z, variances, n_subjects):
+    """NUTS's first diagonal inverse mass matrix, flattened as NumPyro flattens a chain's
+    sites. With an identity matrix the first warmup window steps at the scale of the
+    best-determined parameter (a residual SD's log may have a posterior SD of 0.02) while
+    the random effects need steps of order 1, so its trajectories run to hundreds of
+    leapfrog steps on an ODE model. Here: the pooled fit's variances where known, 1/(2N)
+    for log omega (the large-sample variance of a log SD estimated from N subjects), and 1
+    elsewhere (the standard-normal z, the LKJ factor); warmup re-estimates all of them."""
+    var = {}
+    for name, value in init_z.items():
+        shape = jnp.shape(value)[1:]
+        if name in variances:
+            v = np.clip(np.asarray(variances[name], dtype=float), 1e-8, 10.0)
+        elif name.startswith("omega_"):
+            v = 1.0 / (2.0 * max(n_subjects, 1))
+        else:
+            v = 1.0
+        var[name] = jnp.broadcast_to(jnp.asarray(v, jnp.float64), shape)
+    return ravel_pytree(var)[0]
 
 
 def _dv_scale(obs):
