@@ -245,21 +245,3 @@ def test_failed_solves_give_minus_infinity_and_finite_gradients():
     assert all(np.all(np.isfinite(np.asarray(g))) for g in jax.tree.leaves(grads))
     assert int(np.sum(counts[0])) == 2
 
-
-def test_initial_inverse_mass_is_flattened_as_numpyro_flattens_a_chain():
-    from jax.flatten_util import ravel_pytree
-
-    chains, n = 2, 5
-    init_z = {"z": np.zeros((chains, n, 1)), "sigma_cp": np.zeros(chains),
-              "omega_cl": np.zeros(chains), "cl": np.zeros(chains)}
-    flat = np.asarray(run._initial_inverse_mass(init_z, {"cl": np.asarray(0.04),
-                                                         "sigma_cp": np.asarray(1e-12)}, n))
-    # NumPyro ravels one chain's sites with ravel_pytree (dict keys sorted): the pooled
-    # variance where given (clipped to [1e-8, 10]), 1/(2N) for log omega, 1 for z.
-    one_chain = {k: v[0] for k, v in init_z.items()}
-    expected = {"cl": 0.04, "omega_cl": 1 / (2 * n), "sigma_cp": 1e-8,
-                "z": np.ones((n, 1))}
-    assert flat.shape == ravel_pytree(one_chain)[0].shape
-    np.testing.assert_allclose(flat, ravel_pytree(
-        {k: np.broadcast_to(np.asarray(v, float), np.shape(one_chain[k]))
-         for k, v in expected.items()})[0])

@@ -99,15 +99,8 @@ def _minimize(fun, x0, what, max_iter, quiet=False):
     return result
 
 
-def pooled_fit(spec, data, solve, values0, max_iter=500, n_starts=8, seed=0,
-               with_variances=False):
+def pooled_fit(spec, data, solve, values0, max_iter=500, n_starts=8, seed=0) -> dict:
     """Typical values, covariate effects and residual SDs with every random effect at zero.
-
-    With ``with_variances``, also ``{site: variance}`` on NumPyro's unconstrained scale: the
-    diagonal of the inverse Hessian at the optimum (central differences of the exact
-    gradient, 2 evaluations per site), for sites where it is finite and positive. They are
-    conditional on zero random effects, so they understate the hierarchical posterior's
-    spread; they serve as NUTS's first mass matrix, which warmup then re-estimates.
 
     Multi-start: from ``values0`` and from ``n_starts - 1`` points whose typical values are
     drawn around it (a factor e^N(0,1) for positive parameters), keeping the best posterior
@@ -161,14 +154,7 @@ def pooled_fit(spec, data, solve, values0, max_iter=500, n_starts=8, seed=0,
     if best is None:
         raise RuntimeError("the pooled fit found no start with a finite objective; check the "
                            "parameter defaults and the data, or pass init={...}")
-    values = {k: np.asarray(v) for k, v in pack.values(jnp.asarray(best.x), values0).items()}
-    if not with_variances:
-        return values
-    diag = np.diag(_inverse_hessian(lambda y: fun(y)[1], np.asarray(best.x)))
-    per_site = pack.unconstrained(jnp.asarray(diag))
-    variances = {s: np.asarray(v) for s, v in per_site.items()
-                 if np.all(np.isfinite(v)) and np.all(np.asarray(v) > 0)}
-    return values, variances
+    return {k: np.asarray(v) for k, v in pack.values(jnp.asarray(best.x), values0).items()}
 
 
 def _subject_parts(spec, data, solve):

@@ -10,7 +10,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
-from jax.flatten_util import ravel_pytree
 from numpyro.infer import SVI, Trace_ELBO, init_to_value
 from numpyro.infer.autoguide import AutoNormal
 
@@ -165,13 +164,8 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
         return Fit.from_map(record, values, z_hat, laplace, key,
                             elapsed=time.perf_counter() - started)
 
-    variances = {}
     if init == "pooled" or init is None:
-        if method == "nuts":
-            start, variances = pooled_fit(spec, data_tree, solve, values0,
-                                          n_starts=init_starts, with_variances=True)
-        else:
-            start = pooled(values0)
+        start = pooled(values0)
         z_start = None
     elif init == "map":
         start, z_start, _ = laplace_fit(spec, data_tree, solve, pooled(values0),
@@ -199,7 +193,6 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
                               extra={"svi_loss": np.asarray(result.losses)})
 
     key, jitter_key, run_key = jax.random.split(key, 3)
-    n_subjects = prob.events.n_subjects
     init_z = _jittered_init(spec, nmodel, data_tree, start, z_start, chains, jitter_key)
     settings = NutsSettings(warmup=warmup, samples=samples, target_accept=target_accept,
                             max_tree_depth=max_tree_depth, dense_mass=dense_mass)
@@ -208,8 +201,7 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
         counter.phase = phase
 
     draws, stats = run_nuts(nmodel, data_tree, init_z, settings, run_key, progress=progress,
-                            on_phase=set_phase, checkpoint=checkpoint,
-                            inverse_mass=_initial_inverse_mass(init_z, variances, n_subjects))
+                            on_phase=set_phase, checkpoint=checkpoint)
     return Fit.from_draws(record, draws, stats, counter, key,
                           elapsed=time.perf_counter() - started)
 
@@ -303,27 +295,6 @@ def _jittered_init(spec, nmodel, data_tree, start, z_start, chains, key):
         noise = scale * jax.random.normal(sub, (chains, *jnp.shape(value)))
         out[name] = jnp.asarray(value)[None] + noise
     return out
-
-
-def _initial_inverse_mass(init_z, variances, n_subjects):
-    """NUTS's first diagonal inverse mass matrix, flattened as NumPyro flattens a chain's
-    sites. With an identity matrix the first warmup window steps at the scale of the
-    best-determined parameter (a residual SD's log may have a posterior SD of 0.02) while
-    the random effects need steps of order 1, so its trajectories run to hundreds of
-    leapfrog steps on an ODE model. Here: the pooled fit's variances where known, 1/(2N)
-    for log omega (the large-sample variance of a log SD estimated from N subjects), and 1
-    elsewhere (the standard-normal z, the LKJ factor); warmup re-estimates all of them."""
-    var = {}
-    for name, value in init_z.items():
-        shape = jnp.shape(value)[1:]
-        if name in variances:
-            v = np.clip(np.asarray(variances[name], dtype=float), 1e-8, 10.0)
-        elif name.startswith("omega_"):
-            v = 1.0 / (2.0 * max(n_subjects, 1))
-        else:
-            v = 1.0
-        var[name] = jnp.broadcast_to(jnp.asarray(v, jnp.float64), shape)
-    return ravel_pytree(var)[0]
 
 
 def _dv_scale(obs):

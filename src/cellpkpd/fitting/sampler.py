@@ -58,8 +58,7 @@ def unconstrained(nmodel, data, values: dict) -> dict:
 
 def run_nuts(nmodel, data, init_z: dict, settings: NutsSettings, key, *,
              progress: bool = False, on_phase: Callable[[str], None] | None = None,
-             checkpoint: Path | None = None, devices: int | None = None,
-             inverse_mass=None) -> tuple[dict, dict]:
+             checkpoint: Path | None = None, devices: int | None = None) -> tuple[dict, dict]:
     """Sample ``len(chains)`` NUTS chains started at ``init_z`` (unconstrained, leading chain
     axis). Returns constrained draws ``{site: (chain, draw, ...)}`` and statistics
     ``{name: (chain, draw)}`` for the sampling iterations.
@@ -68,8 +67,6 @@ def run_nuts(nmodel, data, init_z: dict, settings: NutsSettings, key, *,
     phase). With ``checkpoint``, the state and the draws so far are written atomically after
     every chunk, and a run with the same checkpoint path continues from it. ``devices``:
     the most host devices to split the chains over (default: all there are).
-    ``inverse_mass``: the first (flat, diagonal) inverse mass matrix, which warmup adapts;
-    identity if None.
     """
     chains = next(iter(jax.tree.leaves(init_z))).shape[0]
     total = settings.warmup + settings.samples
@@ -80,7 +77,6 @@ def run_nuts(nmodel, data, init_z: dict, settings: NutsSettings, key, *,
     def init(z, keys, d):
         return jax.vmap(lambda z1, k1: init_kernel(
             z1, settings.warmup, dense_mass=settings.dense_mass,
-            inverse_mass_matrix=_initial_matrix(inverse_mass, settings.dense_mass),
             target_accept_prob=settings.target_accept, max_tree_depth=settings.max_tree_depth,
             model_args=(d,), rng_key=k1))(z, keys)
 
@@ -148,13 +144,6 @@ def run_nuts(nmodel, data, init_z: dict, settings: NutsSettings, key, *,
                                           in_axes=(0, None)), in_axes=(0, None)))
     draws = {k: np.asarray(v) for k, v in constrain(z_all, data).items()}
     return draws, stats
-
-
-def _initial_matrix(diagonal, dense: bool):
-    if diagonal is None:
-        return None
-    diagonal = jnp.asarray(diagonal)
-    return jnp.diag(diagonal) if dense else diagonal
 
 
 def _splitter(groups: int):
