@@ -4,10 +4,13 @@ Multiple doses are superposed single-dose responses; steady state is the superpo
 enough past doses that the rest is below machine precision. Neither uses cellpkpd's code.
 """
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import cellpkpd as cp
+from cellpkpd.flows import affine_step
 
 from conftest import table
 
@@ -166,11 +169,6 @@ def test_steady_state_2_adds_to_current_state(solver):
 def test_affine_step_at_cell_sized_infusion_rates(rate):
     """One-compartment infusion y' = -k y + R from 0: y = R/k (1 - e^{-k t}), with its
     derivatives in R and k. A rate of 1e8 cells/day used to make expm return NaN."""
-    import jax
-    import jax.numpy as jnp
-
-    from cellpkpd.flows import affine_step
-
     k, t = 0.7, 0.3
 
     def y(k, r):

@@ -244,4 +244,3 @@ def test_failed_solves_give_minus_infinity_and_finite_gradients():
     assert value == -np.inf
     assert all(np.all(np.isfinite(np.asarray(g))) for g in jax.tree.leaves(grads))
     assert int(np.sum(counts[0])) == 2
-

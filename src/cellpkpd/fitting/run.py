@@ -128,8 +128,7 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
     fixed_values, data_tree, solve, dv_scale = (prep.fixed_values, prep.data, prep.solve,
                                                 prep.dv_scale)
 
-    if (method == "map" or (isinstance(init, str) and init == "map")) and spec.iiv \
-            and not prep.exact:
+    if (method == "map" or init == "map") and spec.iiv and not prep.exact:
         what = "method='map'" if method == "map" else "init='map'"
         raise ParameterError(
             f"{what} with random effects ({', '.join(spec.iiv)}) needs the Laplace "
