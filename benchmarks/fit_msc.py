@@ -68,6 +68,8 @@ def main():
     ap.add_argument("--samples", type=int, default=250)
     ap.add_argument("--rtol", type=float, default=1e-5)
     ap.add_argument("--checkpoint", type=Path, default=None)
+    ap.add_argument("--parameterization", default="centered",
+                    choices=["centered", "noncentered"])
     args = ap.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__}, "
           f"backend {jax.default_backend()}")
@@ -75,12 +77,13 @@ def main():
     fit = cp.fit("msc_ifna", recovery_data(), estimate=ESTIMATE, iiv=IIV,
                  chains=args.chains, warmup=args.warmup, samples=args.samples, seed=0,
                  solver=cp.Solver(method="rodas4", rtol=args.rtol, atol=args.rtol * 1e-2),
-                 progress=True, checkpoint=args.checkpoint)
+                 progress=True, checkpoint=args.checkpoint,
+                 parameterization=args.parameterization)
     wall = time.perf_counter() - start
     table = fit.summary()
     diag = fit.diagnostics()
     print(f"\nmsc_ifna recovery, NUTS {args.chains} chains x ({args.warmup} + {args.samples}), "
-          f"rtol {args.rtol:g}: {wall:.0f} s wall including compile")
+          f"rtol {args.rtol:g}, {args.parameterization}: {wall:.0f} s wall including compile")
     print(diag)
     print(f"min ESS bulk {table.ess_bulk.min():.0f}, min ESS/s {table.ess_bulk.min() / wall:.3f}")
     steps = fit.idata.sample_stats["n_steps"].values

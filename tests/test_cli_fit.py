@@ -106,6 +106,8 @@ def test_fit_interrupted_then_resumed_writes_every_output(tmp_path, monkeypatch,
     (lambda t: t.replace("theoph.csv", "missing.csv"), "does not exist"),
     (lambda t: t.replace('name = "pk_1cmt_oral"', ""), "exactly one of name"),
     (lambda t: t.replace("seed = 3", "seed = [3"), "not valid TOML"),
+    (lambda t: t.replace("[method]", "[method]\nparameterization = \"centred\""),
+     "'method.parameterization' = 'centred' is not one of"),
 ])
 def test_wrong_configs_name_the_key_and_the_file(tmp_path, edit, message, capsys):
     folder = _folder(tmp_path)

@@ -48,9 +48,10 @@ def test_theophylline_map_matches_nlme(theoph_map):
     assert 0.04 < rse["cl"] < 0.15 and 0.02 < rse["v"] < 0.10 and 0.1 < rse["ka"] < 0.35
 
 
-def test_theophylline_nuts_matches_nlme(theoph_path):
+@pytest.mark.parametrize("parameterization", ["noncentered", "centered"])
+def test_theophylline_nuts_matches_nlme(theoph_path, parameterization):
     fit = cp.fit("pk_1cmt_oral", theoph_path, chains=2, warmup=150, samples=150, seed=1,
-                 **THEOPH_OPTIONS)
+                 parameterization=parameterization, **THEOPH_OPTIONS)
     table = fit.summary()
     for name in ("ka", "cl", "v"):
         assert table.loc[name, "median"] == pytest.approx(NLME[name], rel=0.10), name
@@ -93,6 +94,44 @@ def test_save_and_load_round_trip(theoph_map, tmp_path):
     assert {"cellpkpd", "jax", "numpyro", "arviz"} <= set(prov["versions"])
     assert (tmp_path / "fit" / "data.csv").exists()
     assert not list((tmp_path / "fit").glob(".*partial*"))
+
+
+@pytest.mark.parametrize("correlated", [False, True])
+def test_centered_density_is_the_noncentered_one_after_the_change_of_variables(
+        theoph_path, correlated):
+    # psi_i = mu_i + diag(omega) L z_i, so p_c(psi, pop) = p_nc(z, pop) / |diag(omega) L|
+    # per subject: log p_c = log p_nc - S * sum_k log(omega_k L_kk).
+    prep = run.prepare("pk_1cmt_oral", theoph_path, iiv_correlation=correlated,
+                       covariates={"cl": ("WT", "power", 70.0)}, **THEOPH_OPTIONS)
+    spec, data = prep.spec, prep.data
+    values = {"ka": 1.5, "cl": 0.04, "v": 0.45, "beta_cl_WT": 0.75, "omega_ka": 0.6,
+              "omega_cl": 0.3, "omega_v": 0.15, "sigma_cp": 0.7}
+    values = {k: jnp.asarray(v) for k, v in values.items()}
+    chol = np.eye(3)
+    if correlated:
+        corr = np.array([[1.0, 0.3, -0.2], [0.3, 1.0, 0.5], [-0.2, 0.5, 1.0]])
+        chol = np.linalg.cholesky(corr)
+        values["L_omega"] = jnp.asarray(chol)
+    n = data["theta"].shape[0]
+    z = jax.random.normal(jax.random.PRNGKey(3), (n, 3))
+    psi = population.psi_from_z(spec, values, z, data)
+
+    # The mean is the typical value with its covariate effect, written out by hand.
+    wt = prep.dataset.table.groupby("ID")["WT"].first().to_numpy()
+    omega = np.array([float(values[f"omega_{p}"]) for p in spec.iiv])
+    eta = (np.asarray(z) @ chol.T) * omega
+    cl_i = np.log(0.04) + 0.75 * np.log(wt / 70.0) + eta[:, spec.iiv.index("cl")]
+    np.testing.assert_allclose(psi[:, spec.iiv.index("cl")], cl_i, rtol=1e-13)
+    np.testing.assert_allclose(population.z_from_psi(spec, values, psi, data), z, atol=1e-12)
+
+    from numpyro.infer.util import log_density
+
+    nc = log_density(population.numpyro_model(spec, prep.solve), (data,), {},
+                     {**values, "z": z})[0]
+    c = log_density(population.numpyro_model(spec, prep.solve, centered=True), (data,), {},
+                    {**values, "psi": psi})[0]
+    jacobian = n * np.sum(np.log(omega * np.diag(chol)))
+    assert float(c) == pytest.approx(float(nc) - jacobian, rel=1e-12)
 
 
 # -- M3 -------------------------------------------------------------------------------------
@@ -194,6 +233,7 @@ def test_m3_beats_dropping_blq_rows():
     (dict(fixed={"cl": -1.0}), "fixed="),
     (dict(priors={"omega_cl": 1.0}), "which the fit does not estimate"),
     (dict(method="laplace"), "method="),
+    (dict(parameterization="center"), "parameterization='center' is not one of"),
     (dict(chains=0), "chains=0"),
     # The Laplace gradient would differentiate ODE sensitivities twice: a named refusal,
     # raised before anything compiles, instead of JAX's while_loop error from inside L-BFGS.

@@ -28,6 +28,7 @@ samples = 500
 target_accept = 0.8
 max_tree_depth = 10
 dense_mass = false
+parameterization = "noncentered"  # or "centered": richly sampled subjects (see cellpkpd.fit)
 
 [solver]                       # optional
 method = "rodas4"
@@ -66,10 +67,13 @@ SCHEMA = {
                    "priors": dict},
     "method": {"name": str, "chains": int, "warmup": int, "samples": int,
                "target_accept": _NUMBER, "max_tree_depth": int, "dense_mass": bool,
-               "svi_steps": int, "svi_learning_rate": _NUMBER, "init_starts": int},
+               "svi_steps": int, "svi_learning_rate": _NUMBER, "init_starts": int,
+               "parameterization": str},
     "solver": {"method": str, "rtol": _NUMBER, "atol": _NUMBER, "max_steps": int},
     "report": {"vpc_replicates": int, "log_outputs": list, "individual_points": int},
 }
+
+CHOICES = {"name": ("nuts", "svi", "map"), "parameterization": ("noncentered", "centered")}
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,10 @@ def load_config(path) -> AnalysisConfig:
     for required in ("model", "data"):
         if required not in raw:
             raise ConfigError(f"{path}: the [{required}] table is missing")
+    for key, choices in CHOICES.items():
+        value = raw.get("method", {}).get(key)
+        if value is not None and value not in choices:
+            raise ConfigError(f"{path}: 'method.{key}' = {value!r} is not one of {choices}")
     model_spec = raw["model"]
     if ("name" in model_spec) == ("path" in model_spec):
         raise ConfigError(f"{path}: [model] needs exactly one of name = \"...\" (a bundled "

@@ -4,12 +4,20 @@ NumPyro model built from them.
 Nothing here closes over data: ``data`` is a pytree of arrays (events, fixed parameter values,
 covariates, observations), so the same log-density can later be vmapped over datasets.
 
-Individual parameters (non-centered):
+Individual parameters:
 
     h(theta_i) = h(theta_TV) + sum_k beta_k g_k(cov_i) + eta_i,   eta_i = diag(omega) L z_i,
 
 with h = log for positive parameters, scaled logit for bounded ones and the identity
-otherwise; z_i ~ Normal(0, I). Covariate forms g: power log(cov/ref), exponential (cov - ref),
+otherwise. The sampler sees either z_i ~ Normal(0, I) (non-centered, the default) or the
+individual values psi_i = h(theta_i) ~ Normal(mu_i, diag(omega) L) themselves (centered).
+Why both: the non-centered form suits random effects the data say little about; when each
+subject's data pin its own value (rich sampling), z_i is a thin ridge along
+(eta_hat_i - mu_i) / omega that moves with every typical value and omega, NUTS needs many
+small steps, and the centered form is the better geometry (Papaspiliopoulos, Roberts &
+Skold, Stat Sci 2007; Betancourt & Girolami 2015). Either way the posterior keeps ``z``.
+
+Covariate forms g: power log(cov/ref), exponential (cov - ref),
 categorical 1[cov == level]; the linear form multiplies the parameter by 1 + beta (cov - ref)
 (it adds log(1 + beta (cov - ref)) on the log scale, and beta (cov - ref) on other scales).
 """
@@ -81,13 +89,24 @@ def eta_from_z(spec: PopulationSpec, values: dict, z):
     return z * omega
 
 
-def individual_theta(spec: PopulationSpec, values: dict, eta, data):
-    """The (S, P) parameter matrix, and a per-subject validity flag (a linear covariate effect
-    must keep the parameter's factor positive)."""
-    theta = data["theta"]
-    n = theta.shape[0]
+def z_from_eta(spec: PopulationSpec, values: dict, eta):
+    """The inverse of `eta_from_z`."""
+    if not spec.iiv:
+        return eta
+    omega = jnp.stack([values[f"omega_{p}"] for p in spec.iiv])
+    z = eta / omega
+    if spec.iiv_correlation:
+        z = jax.scipy.linalg.solve_triangular(values["L_omega"], z.T, lower=True).T
+    return z
+
+
+def typical_scaled(spec: PopulationSpec, values: dict, data):
+    """Per subject, every estimated parameter on its IIV scale before the random effect
+    (typical value and covariate effects): (S, n_estimated), and the validity flag of
+    `individual_theta`."""
+    n = data["theta"].shape[0]
     valid = jnp.ones(n, bool)
-    iiv_pos = {p: j for j, p in enumerate(spec.iiv)}
+    columns = []
     for e in spec.estimated:
         h = jnp.broadcast_to(_to_scale(e, values[e.name]), (n,))
         for k, c in enumerate(spec.effects):
@@ -106,9 +125,29 @@ def individual_theta(spec: PopulationSpec, values: dict, eta, data):
                 h = h + jnp.log(jnp.maximum(factor, _TINY))
             else:
                 h = h + beta * (x - c.reference)
+        columns.append(h)
+    if not columns:
+        return jnp.zeros((n, 0)), valid
+    return jnp.stack(columns, axis=1), valid
+
+
+def iiv_means(spec: PopulationSpec, values: dict, data):
+    """The centered form's means mu_i (S, k): `typical_scaled` of the IIV parameters."""
+    h, _ = typical_scaled(spec, values, data)
+    return h[:, np.asarray(spec.iiv_positions, dtype=int)]
+
+
+def individual_theta(spec: PopulationSpec, values: dict, eta, data):
+    """The (S, P) parameter matrix, and a per-subject validity flag (a linear covariate effect
+    must keep the parameter's factor positive)."""
+    theta = data["theta"]
+    h, valid = typical_scaled(spec, values, data)
+    iiv_pos = {p: j for j, p in enumerate(spec.iiv)}
+    for i, e in enumerate(spec.estimated):
+        hi = h[:, i]
         if e.name in iiv_pos:
-            h = h + eta[:, iiv_pos[e.name]]
-        theta = theta.at[:, e.column].set(_from_scale(e, h))
+            hi = hi + eta[:, iiv_pos[e.name]]
+        theta = theta.at[:, e.column].set(_from_scale(e, hi))
     return theta, valid
 
 
@@ -169,20 +208,48 @@ def prior_sites(spec: PopulationSpec) -> tuple[str, ...]:
     return sites + spec.sigma_names
 
 
-def numpyro_model(spec: PopulationSpec, solve, count_failures=None):
+def individual_distribution(spec: PopulationSpec, values: dict, data):
+    """The centered form's distribution of psi_i (batch S, event k)."""
+    mean = iiv_means(spec, values, data)
+    omega = jnp.stack([values[f"omega_{p}"] for p in spec.iiv])
+    if spec.iiv_correlation:
+        return dist.MultivariateNormal(mean, scale_tril=omega[:, None] * values["L_omega"])
+    return dist.Normal(mean, omega).to_event(1)
+
+
+def psi_from_z(spec: PopulationSpec, values: dict, z, data):
+    """The centered form's site from the non-centered one."""
+    return iiv_means(spec, values, data) + eta_from_z(spec, values, z)
+
+
+def z_from_psi(spec: PopulationSpec, values: dict, psi, data):
+    return z_from_eta(spec, values, psi - iiv_means(spec, values, data))
+
+
+def random_effect_site(centered: bool) -> str:
+    return "psi" if centered else "z"
+
+
+def numpyro_model(spec: PopulationSpec, solve, count_failures=None, centered: bool = False):
     """The NumPyro model ``model(data)``. ``count_failures``, if given, is called on the host
-    with the number of failed subjects at every evaluation (for the sampler statistics)."""
+    with the number of failed subjects at every evaluation (for the sampler statistics).
+    ``centered``: sample the individual values ``psi`` instead of ``z`` (see the module
+    docstring)."""
 
     def model(data):
         values = {name: numpyro.sample(name, spec.priors[name]) for name in prior_sites(spec)}
         n = data["theta"].shape[0]
         k = len(spec.iiv)
-        if k:
+        if k and centered:
+            with numpyro.plate("id", n):
+                psi = numpyro.sample("psi", individual_distribution(spec, values, data))
+            eta = psi - iiv_means(spec, values, data)
+        elif k:
             with numpyro.plate("id", n):
                 z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([k]).to_event(1))
+            eta = eta_from_z(spec, values, z)
         else:
-            z = jnp.zeros((n, 0))
-        eta = eta_from_z(spec, values, z)
+            eta = jnp.zeros((n, 0))
         _, per_subject, failed, _ = subject_loglik(spec, values, eta, data, solve)
         n_failed = jnp.sum(failed)
         if count_failures is not None:

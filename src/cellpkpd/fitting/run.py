@@ -22,12 +22,20 @@ from ..simulation import _as_model, problem
 from ..solver import Solver
 from .observations import gather
 from .optimize import initial_values, laplace_fit, pooled_fit
-from .population import data_arrays, numpyro_model, prior_sites
+from .population import (
+    data_arrays,
+    numpyro_model,
+    prior_sites,
+    psi_from_z,
+    random_effect_site,
+    z_from_psi,
+)  # fmt: skip
 from .results import Fit, FitRecord
 from .sampler import NutsSettings, run_nuts, unconstrained
 from .spec import build_spec, covariate_entries
 
 METHODS = ("nuts", "svi", "map")
+PARAMETERIZATIONS = ("noncentered", "centered")
 
 
 class FailureCounter:
@@ -55,7 +63,8 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
         max_tree_depth: int = 10, init="pooled", svi_steps: int = 3000,
         svi_learning_rate: float = 0.01, solver: Solver | None = None,
         dvid: Mapping | None = None, progress: bool = False,
-        dense_mass: bool = False, checkpoint=None, init_starts: int | None = None) -> Fit:
+        dense_mass: bool = False, checkpoint=None, init_starts: int | None = None,
+        parameterization: str = "noncentered") -> Fit:
     """Fit a hierarchical (population) model to ``data``.
 
     Parameters
@@ -110,6 +119,12 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
     checkpoint : path, optional
         NUTS writes its state and draws there (atomically) after every chunk of iterations,
         and a later call with the same path and settings continues from it.
+    parameterization : {"noncentered", "centered"}
+        What NUTS and SVI sample for the random effects: standard normal ``z`` (the default;
+        best when the data say little about each subject), or each subject's parameter on its
+        IIV scale (best when every subject is richly sampled, so that the data pin its
+        value: the non-centered form then needs many small leapfrog steps). The model and
+        the posterior are the same; the posterior holds ``z`` and ``eta`` either way.
 
     Returns
     -------
@@ -117,6 +132,10 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
     """
     if method not in METHODS:
         raise ParameterError(f"method={method!r} is not one of {METHODS}")
+    if parameterization not in PARAMETERIZATIONS:
+        raise ParameterError(f"parameterization={parameterization!r} is not one of "
+                             f"{PARAMETERIZATIONS}")
+    centered = parameterization == "centered"
     for name, value in (("chains", chains), ("warmup", warmup), ("samples", samples)):
         if not (isinstance(value, (int, np.integer)) and value >= 1):
             raise ParameterError(f"{name}={value!r} must be a positive integer")
@@ -146,7 +165,8 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
                            fixed=fixed_values, estimate=list(spec.estimated_names),
                            method=method, chains=chains, warmup=warmup, samples=samples,
                            seed=seed, target_accept=target_accept,
-                           max_tree_depth=max_tree_depth, dvid=_plain_dvid(dvid)))
+                           max_tree_depth=max_tree_depth, dvid=_plain_dvid(dvid),
+                           parameterization=parameterization))
     counter = FailureCounter(tracked=not prep.exact)
     key = jax.random.PRNGKey(seed)
     if init_starts is None:
@@ -175,10 +195,13 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
         raise ParameterError(f"init={init!r} must be 'pooled', 'map' or a dict of values")
     start = {**values0, **start}
 
-    nmodel = numpyro_model(spec, solve, count_failures=counter if counter.tracked else None)
+    nmodel = numpyro_model(spec, solve, count_failures=counter if counter.tracked else None,
+                           centered=centered)
     if method == "svi":
-        guide = AutoNormal(nmodel, init_loc_fn=init_to_value(
-            values=_init_sites(spec, start, z_start, prob.events.n_subjects)))
+        init_sites = _init_sites(spec, start, z_start, prob.events.n_subjects)
+        if centered and spec.iiv:
+            init_sites["psi"] = psi_from_z(spec, init_sites, init_sites.pop("z"), data_tree)
+        guide = AutoNormal(nmodel, init_loc_fn=init_to_value(values=init_sites))
         svi = SVI(nmodel, guide, numpyro.optim.Adam(svi_learning_rate), Trace_ELBO())
         counter.phase = "warmup"
         key, run_key, draw_key = jax.random.split(key, 3)
@@ -186,13 +209,15 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
         counter.phase = "sampling"
         draws = guide.sample_posterior(draw_key, result.params, sample_shape=(samples,),
                                        data=data_tree)
-        draws = {k: np.asarray(v)[None] for k, v in draws.items() if k in _sites(spec)}
+        draws = _with_z(spec, {k: np.asarray(v)[None] for k, v in draws.items()
+                               if k in _sites(spec, centered)}, data_tree)
         return Fit.from_draws(record, draws, None, counter, key,
                               elapsed=time.perf_counter() - started,
                               extra={"svi_loss": np.asarray(result.losses)})
 
     key, jitter_key, run_key = jax.random.split(key, 3)
-    init_z = _jittered_init(spec, nmodel, data_tree, start, z_start, chains, jitter_key)
+    init_z = _jittered_init(spec, numpyro_model(spec, solve), data_tree, start, z_start,
+                            chains, jitter_key, centered)
     settings = NutsSettings(warmup=warmup, samples=samples, target_accept=target_accept,
                             max_tree_depth=max_tree_depth, dense_mass=dense_mass)
 
@@ -201,6 +226,7 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
 
     draws, stats = run_nuts(nmodel, data_tree, init_z, settings, run_key, progress=progress,
                             on_phase=set_phase, checkpoint=checkpoint)
+    draws = _with_z(spec, draws, data_tree)
     return Fit.from_draws(record, draws, stats, counter, key,
                           elapsed=time.perf_counter() - started)
 
@@ -270,8 +296,22 @@ def _superposition_applies(prob) -> bool:
         prob.model, prob.events) is None
 
 
-def _sites(spec):
-    return set(prior_sites(spec)) | ({"z"} if spec.iiv else set())
+def _sites(spec, centered=False):
+    return set(prior_sites(spec)) | ({random_effect_site(centered)} if spec.iiv else set())
+
+
+def _with_z(spec, draws: dict, data_tree) -> dict:
+    """Draws of the centered form (``psi``) as those of the non-centered one (``z``)."""
+    if "psi" not in draws:
+        return draws
+    draws = dict(draws)
+    psi = draws.pop("psi")
+    c, d = psi.shape[:2]
+    flat = {k: np.asarray(draws[k]).reshape(c * d, *np.shape(draws[k])[2:])
+            for k in prior_sites(spec)}
+    to_z = jax.jit(jax.vmap(lambda v, p: z_from_psi(spec, v, p, data_tree)))
+    draws["z"] = np.asarray(to_z(flat, psi.reshape(c * d, *psi.shape[2:]))).reshape(psi.shape)
+    return draws
 
 
 def _init_sites(spec, start, z_start, n):
@@ -282,9 +322,10 @@ def _init_sites(spec, start, z_start, n):
     return values
 
 
-def _jittered_init(spec, nmodel, data_tree, start, z_start, chains, key):
+def _jittered_init(spec, nmodel, data_tree, start, z_start, chains, key, centered=False):
     """Unconstrained starting points per chain: the start, plus N(0, 0.1) jitter (0.5 on z
-    when it starts at zero), so chains are distinct but in the same mode."""
+    when it starts at zero), so chains are distinct but in the same mode. ``nmodel`` is the
+    non-centered model; with ``centered`` the jittered z become each chain's ``psi``."""
     n = data_tree["theta"].shape[0]
     z0 = unconstrained(nmodel, data_tree, _init_sites(spec, start, z_start, n))
     out = {}
@@ -293,6 +334,9 @@ def _jittered_init(spec, nmodel, data_tree, start, z_start, chains, key):
         scale = 0.5 if (name == "z" and z_start is None) else 0.1
         noise = scale * jax.random.normal(sub, (chains, *jnp.shape(value)))
         out[name] = jnp.asarray(value)[None] + noise
+    if centered and spec.iiv:
+        values = _init_sites(spec, start, None, n)
+        out["psi"] = jax.vmap(lambda z: psi_from_z(spec, values, z, data_tree))(out.pop("z"))
     return out
 
 

@@ -132,7 +132,8 @@ def run_nuts(nmodel, data, init_z: dict, settings: NutsSettings, key, *,
             during = int(flags[:settings.warmup].sum())
             print(f"NUTS {phase:8s} {min(done, total):5d}/{total} iterations, "
                   f"{time.perf_counter() - started:6.1f} s, step size "
-                  f"{float(np.mean(stats_chunk['step_size'][-1])):.3g}, divergences "
+                  f"{float(np.mean(stats_chunk['step_size'][-1])):.3g}, leapfrog steps "
+                  f"{float(np.mean(stats_chunk['num_steps'])):.0f}/iteration, divergences "
                   f"{after} (and {during} during warmup)", flush=True)
 
     # (iteration, chain, ...) -> (chain, draw, ...), sampling iterations only.
