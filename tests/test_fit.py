@@ -123,6 +123,13 @@ def test_centered_density_is_the_noncentered_one_after_the_change_of_variables(
     cl_i = np.log(0.04) + 0.75 * np.log(wt / 70.0) + eta[:, spec.iiv.index("cl")]
     np.testing.assert_allclose(psi[:, spec.iiv.index("cl")], cl_i, rtol=1e-13)
     np.testing.assert_allclose(population.z_from_psi(spec, values, psi, data), z, atol=1e-12)
+    # Draws of psi (chain, draw, id, iiv) come back as those of z.
+    draws = {k: np.broadcast_to(np.asarray(v), (2, 3, *np.shape(v))) for k, v in values.items()}
+    draws["psi"] = np.broadcast_to(np.asarray(psi), (2, 3, *psi.shape))
+    back = run._with_z(spec, draws, data)
+    assert "psi" not in back
+    np.testing.assert_allclose(back["z"], np.broadcast_to(np.asarray(z), (2, 3, n, 3)),
+                               atol=1e-12)
 
     from numpyro.infer.util import log_density
 
