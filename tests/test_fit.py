@@ -126,7 +126,7 @@ def test_centered_density_is_the_noncentered_one_after_the_change_of_variables(
     # Draws of psi (chain, draw, id, iiv) come back as those of z.
     draws = {k: np.broadcast_to(np.asarray(v), (2, 3, *np.shape(v))) for k, v in values.items()}
     draws["psi"] = np.broadcast_to(np.asarray(psi), (2, 3, *psi.shape))
-    back = run._with_z(spec, draws, data)
+    back = run._population_draws(spec, draws, data)
     assert "psi" not in back
     np.testing.assert_allclose(back["z"], np.broadcast_to(np.asarray(z), (2, 3, n, 3)),
                                atol=1e-12)
@@ -139,6 +139,48 @@ def test_centered_density_is_the_noncentered_one_after_the_change_of_variables(
                     {**values, "psi": psi})[0]
     jacobian = n * np.sum(np.log(omega * np.diag(chol)))
     assert float(c) == pytest.approx(float(nc) - jacobian, rel=1e-12)
+
+
+def test_combined_error_sampled_as_total_sd_and_share_is_the_same_posterior(theoph_path):
+    # (log a, log b) -> (u, v) = (log sqrt(a^2 + b^2 f_ref^2), logit(a^2 / (a^2 + b^2 f_ref^2)))
+    # has |d(log a, log b) / d(u, v)| = 1/2, so the potential energy (minus the log density
+    # on the sampler's unconstrained scale) is the plain model's plus log 2.
+    import numpyro
+    from numpyro.infer.util import potential_energy
+
+    prep = run.prepare("pk_1cmt_oral", theoph_path, iiv=["cl"], error={"cp": "combined"})
+    spec, data = prep.spec, prep.data
+    assert spec.sigma_names == ("sigma_add_cp", "sigma_prop_cp")
+    values = {"ka": 1.5, "cl": 0.04, "v": 0.45, "omega_cl": 0.3, "sigma_add_cp": 0.4,
+              "sigma_prop_cp": 0.08}
+    values = {k: jnp.asarray(v) for k, v in values.items()}
+    z = jax.random.normal(jax.random.PRNGKey(0), (data["theta"].shape[0], 1))
+
+    def plain(d):  # the textbook form: both SDs sampled directly from their priors
+        v = {name: numpyro.sample(name, spec.priors[name]) for name in population.prior_sites(spec)}
+        with numpyro.plate("id", d["theta"].shape[0]):
+            zz = numpyro.sample("z", numpyro.distributions.Normal(0.0, 1.0).expand([1])
+                                .to_event(1))
+        _, per_subject, _, _ = population.subject_loglik(
+            spec, v, population.eta_from_z(spec, v, zz), d, prep.solve)
+        numpyro.factor("loglik", jnp.sum(per_subject))
+
+    plain_u = {k: jnp.log(v) for k, v in values.items()} | {"z": z}
+    sampled = population.to_sampled(spec, values, data)
+    ref = float(data["error_reference"][0])
+    u, v = sampled["log_sd_cp"], sampled["logit_additive_share_cp"]
+    assert float(jnp.exp(2 * u)) == pytest.approx(0.4**2 + (0.08 * ref) ** 2, rel=1e-13)
+    assert float(jax.nn.sigmoid(v)) == pytest.approx(0.4**2 / (0.4**2 + (0.08 * ref) ** 2),
+                                                     rel=1e-13)
+    back = population.from_sampled(spec, sampled, data)
+    assert float(back["sigma_add_cp"]) == pytest.approx(0.4, rel=1e-13)
+    assert float(back["sigma_prop_cp"]) == pytest.approx(0.08, rel=1e-13)
+    ours_u = {k: (jnp.log(x) if k in ("ka", "cl", "v", "omega_cl") else x)
+              for k, x in sampled.items()} | {"z": z}
+    expected = float(potential_energy(plain, (data,), {}, plain_u)) + np.log(2.0)
+    ours = float(potential_energy(population.numpyro_model(spec, prep.solve), (data,), {},
+                                  ours_u))
+    assert ours == pytest.approx(expected, rel=1e-12)
 
 
 # -- M3 -------------------------------------------------------------------------------------

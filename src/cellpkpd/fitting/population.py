@@ -17,6 +17,14 @@ subject's data pin its own value (rich sampling), z_i is a thin ridge along
 small steps, and the centered form is the better geometry (Papaspiliopoulos, Roberts &
 Skold, Stat Sci 2007; Betancourt & Girolami 2015). Either way the posterior keeps ``z``.
 
+A combined residual error SD(f) = sqrt(a^2 + b^2 f^2) is sampled as the total SD at the
+output's median observation f_ref, s = sqrt(a^2 + b^2 f_ref^2) (log), and the additive
+share of its variance, a^2 / s^2 (logit), with the priors of a and b carried over exactly.
+Why: with a few observations over a narrow range of f the data fix s but hardly the split,
+and in (log a, log b) that is an L-shaped ridge whose curvature changes by orders of
+magnitude along it (msc_ifna SLD: a saddle, and 10x the curvature of any other direction
+after mass-matrix adaptation); in (log s, logit share) it is a straight, flat direction.
+
 Covariate forms g: power log(cov/ref), exponential (cov - ref),
 categorical 1[cov == level]; the linear form multiplies the parameter by 1 + beta (cov - ref)
 (it adds log(1 + beta (cov - ref)) on the log scale, and beta (cov - ref) on other scales).
@@ -46,6 +54,11 @@ def data_arrays(spec: PopulationSpec, prob, obs: Observations, fixed_theta: np.n
     err = np.array([err_of_output[o] for o in obs.output], dtype=int)
     kind = np.array([KIND_CODES[spec.errors[e].kind] for e in err], dtype=int)
     floor = np.array([dv_floor[spec.errors[e].output] for e in err])
+    ref = np.ones(len(spec.errors))
+    for k in range(len(spec.errors)):
+        dv = np.abs(obs.dv[(err == k) & ~obs.censored])
+        dv = dv[np.isfinite(dv) & (dv > 0)]
+        ref[k] = float(np.median(dv)) if dv.size else 1.0
     return {
         "events": {k: jnp.asarray(v) for k, v in prob.events.arrays.items()},
         "theta": jnp.asarray(fixed_theta),
@@ -59,6 +72,7 @@ def data_arrays(spec: PopulationSpec, prob, obs: Observations, fixed_theta: np.n
         "obs_lloq": jnp.asarray(obs.lloq),
         "obs_censored": jnp.asarray(obs.censored),
         "obs_floor": jnp.asarray(floor),
+        "error_reference": jnp.asarray(ref),
     }
 
 
@@ -208,6 +222,79 @@ def prior_sites(spec: PopulationSpec) -> tuple[str, ...]:
     return sites + spec.sigma_names
 
 
+def combined_sites(e) -> tuple[str, str]:
+    """The sampled sites of a combined error model (see the module docstring)."""
+    return (f"log_sd_{e.output}", f"logit_additive_share_{e.output}")
+
+
+def sampled_sites(spec: PopulationSpec) -> tuple[str, ...]:
+    """The population sites the sampler sees: `prior_sites` with each combined error's pair
+    of SDs replaced by its `combined_sites`."""
+    out = []
+    combined = {e.sigma_names: e for e in spec.errors if e.kind == "combined"}
+    skip = {name for names in combined for name in names}
+    for name in prior_sites(spec):
+        if name not in skip:
+            out.append(name)
+    for e in combined.values():
+        out.extend(combined_sites(e))
+    return tuple(out)
+
+
+def combined_from_sampled(u, v, ref):
+    """(a, b) from the log total SD ``u`` at ``ref`` and the logit additive share ``v``."""
+    a = jnp.exp(u + 0.5 * jax.nn.log_sigmoid(v))
+    b = jnp.exp(u + 0.5 * jax.nn.log_sigmoid(-v)) / ref
+    return a, b
+
+
+def sampled_from_combined(a, b, ref):
+    return 0.5 * jnp.log(a**2 + (b * ref) ** 2), 2.0 * (jnp.log(a) - jnp.log(b * ref))
+
+
+def to_sampled(spec: PopulationSpec, values: dict, data) -> dict:
+    """Population values (by `prior_sites`) as the sampler's sites (`sampled_sites`)."""
+    out = dict(values)
+    for k, e in enumerate(spec.errors):
+        if e.kind == "combined":
+            add, prop = e.sigma_names
+            u, v = sampled_from_combined(out.pop(add), out.pop(prop),
+                                         data["error_reference"][k])
+            out.update(zip(combined_sites(e), (u, v), strict=True))
+    return out
+
+
+def from_sampled(spec: PopulationSpec, values: dict, data) -> dict:
+    """The inverse of `to_sampled`."""
+    out = dict(values)
+    for k, e in enumerate(spec.errors):
+        if e.kind == "combined":
+            u, v = (out.pop(name) for name in combined_sites(e))
+            a, b = combined_from_sampled(u, v, data["error_reference"][k])
+            out.update(zip(e.sigma_names, (a, b), strict=True))
+    return out
+
+
+def _sample_population(spec: PopulationSpec, data) -> dict:
+    skip = {n for e in spec.errors if e.kind == "combined" for n in e.sigma_names}
+    values = {name: numpyro.sample(name, spec.priors[name])
+              for name in prior_sites(spec) if name not in skip}
+    flat = dist.ImproperUniform(dist.constraints.real, (), ())
+    for k, e in enumerate(spec.errors):
+        if e.kind != "combined":
+            continue
+        u, v = (numpyro.sample(name, flat) for name in combined_sites(e))
+        ref = data["error_reference"][k]
+        a, b = combined_from_sampled(u, v, ref)
+        add, prop = e.sigma_names
+        # The priors of a and b, times |d(a, b) / d(u, v)| = a b / 2.
+        numpyro.factor(f"prior_{add}_{prop}",
+                       spec.priors[add].log_prob(a) + spec.priors[prop].log_prob(b)
+                       + jnp.log(a) + jnp.log(b) - jnp.log(2.0))
+        values[add], values[prop] = a, b
+    return values
+
+
 def individual_distribution(spec: PopulationSpec, values: dict, data):
     """The centered form's distribution of psi_i (batch S, event k)."""
     mean = iiv_means(spec, values, data)
@@ -237,7 +324,7 @@ def numpyro_model(spec: PopulationSpec, solve, count_failures=None, centered: bo
     docstring)."""
 
     def model(data):
-        values = {name: numpyro.sample(name, spec.priors[name]) for name in prior_sites(spec)}
+        values = _sample_population(spec, data)
         n = data["theta"].shape[0]
         k = len(spec.iiv)
         if k and centered:

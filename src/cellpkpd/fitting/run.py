@@ -24,10 +24,13 @@ from .observations import gather
 from .optimize import initial_values, laplace_fit, pooled_fit
 from .population import (
     data_arrays,
+    from_sampled,
     numpyro_model,
     prior_sites,
     psi_from_z,
     random_effect_site,
+    sampled_sites,
+    to_sampled,
     z_from_psi,
 )  # fmt: skip
 from .results import Fit, FitRecord
@@ -198,9 +201,9 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
     nmodel = numpyro_model(spec, solve, count_failures=counter if counter.tracked else None,
                            centered=centered)
     if method == "svi":
-        init_sites = _init_sites(spec, start, z_start, prob.events.n_subjects)
+        init_sites = _init_sites(spec, start, z_start, data_tree)
         if centered and spec.iiv:
-            init_sites["psi"] = psi_from_z(spec, init_sites, init_sites.pop("z"), data_tree)
+            init_sites["psi"] = psi_from_z(spec, start, init_sites.pop("z"), data_tree)
         guide = AutoNormal(nmodel, init_loc_fn=init_to_value(values=init_sites))
         svi = SVI(nmodel, guide, numpyro.optim.Adam(svi_learning_rate), Trace_ELBO())
         counter.phase = "warmup"
@@ -209,8 +212,8 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
         counter.phase = "sampling"
         draws = guide.sample_posterior(draw_key, result.params, sample_shape=(samples,),
                                        data=data_tree)
-        draws = _with_z(spec, {k: np.asarray(v)[None] for k, v in draws.items()
-                               if k in _sites(spec, centered)}, data_tree)
+        draws = _population_draws(spec, {k: np.asarray(v)[None] for k, v in draws.items()
+                                         if k in _sites(spec, centered)}, data_tree)
         return Fit.from_draws(record, draws, None, counter, key,
                               elapsed=time.perf_counter() - started,
                               extra={"svi_loss": np.asarray(result.losses)})
@@ -226,7 +229,7 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
 
     draws, stats = run_nuts(nmodel, data_tree, init_z, settings, run_key, progress=progress,
                             on_phase=set_phase, checkpoint=checkpoint)
-    draws = _with_z(spec, draws, data_tree)
+    draws = _population_draws(spec, draws, data_tree)
     return Fit.from_draws(record, draws, stats, counter, key,
                           elapsed=time.perf_counter() - started)
 
@@ -297,14 +300,16 @@ def _superposition_applies(prob) -> bool:
 
 
 def _sites(spec, centered=False):
-    return set(prior_sites(spec)) | ({random_effect_site(centered)} if spec.iiv else set())
+    return set(sampled_sites(spec)) | ({random_effect_site(centered)} if spec.iiv else set())
 
 
-def _with_z(spec, draws: dict, data_tree) -> dict:
-    """Draws of the centered form (``psi``) as those of the non-centered one (``z``)."""
+def _population_draws(spec, draws: dict, data_tree) -> dict:
+    """The sampler's draws (`sampled_sites`, and ``psi`` in the centered form) as the
+    population's (`prior_sites` and ``z``)."""
+    draws = {k: np.asarray(v) for k, v in
+             jax.device_get(from_sampled(spec, dict(draws), data_tree)).items()}
     if "psi" not in draws:
         return draws
-    draws = dict(draws)
     psi = draws.pop("psi")
     c, d = psi.shape[:2]
     flat = {k: np.asarray(draws[k]).reshape(c * d, *np.shape(draws[k])[2:])
@@ -314,8 +319,10 @@ def _with_z(spec, draws: dict, data_tree) -> dict:
     return draws
 
 
-def _init_sites(spec, start, z_start, n):
-    values = {s: jnp.asarray(start[s]) for s in prior_sites(spec)}
+def _init_sites(spec, start, z_start, data_tree):
+    """The sampler's sites (`sampled_sites`, ``z``) at the population values ``start``."""
+    n = data_tree["theta"].shape[0]
+    values = to_sampled(spec, {s: jnp.asarray(start[s]) for s in prior_sites(spec)}, data_tree)
     if spec.iiv:
         values["z"] = jnp.asarray(z_start if z_start is not None
                                   else np.zeros((n, len(spec.iiv))))
@@ -326,8 +333,7 @@ def _jittered_init(spec, nmodel, data_tree, start, z_start, chains, key, centere
     """Unconstrained starting points per chain: the start, plus N(0, 0.1) jitter (0.5 on z
     when it starts at zero), so chains are distinct but in the same mode. ``nmodel`` is the
     non-centered model; with ``centered`` the jittered z become each chain's ``psi``."""
-    n = data_tree["theta"].shape[0]
-    z0 = unconstrained(nmodel, data_tree, _init_sites(spec, start, z_start, n))
+    z0 = unconstrained(nmodel, data_tree, _init_sites(spec, start, z_start, data_tree))
     out = {}
     for name, value in sorted(z0.items()):
         key, sub = jax.random.split(key)
@@ -335,7 +341,7 @@ def _jittered_init(spec, nmodel, data_tree, start, z_start, chains, key, centere
         noise = scale * jax.random.normal(sub, (chains, *jnp.shape(value)))
         out[name] = jnp.asarray(value)[None] + noise
     if centered and spec.iiv:
-        values = _init_sites(spec, start, None, n)
+        values = {s: jnp.asarray(start[s]) for s in prior_sites(spec)}
         out["psi"] = jax.vmap(lambda z: psi_from_z(spec, values, z, data_tree))(out.pop("z"))
     return out
 
