@@ -5,7 +5,11 @@ in blood (with BLQ), IFN-α, IL-6, CD8 and SLD: 7 typical values, log-normal IIV
 and the residual SDs. Prints wall time, ESS per second, divergences, and whether each 90%
 credible interval covers the value the data were simulated with (``truth.json``).
 
+The random effects are sampled centered by default (``--parameterization noncentered`` for
+the other form; see benchmarks/RESULTS.md, fifth pass).
+
     python benchmarks/fit_msc.py [--chains 2] [--warmup 250] [--samples 250] [--rtol 1e-5]
+        [--parameterization centered] [--checkpoint PATH]
 """
 
 from __future__ import annotations
