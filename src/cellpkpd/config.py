@@ -73,8 +73,6 @@ SCHEMA = {
     "report": {"vpc_replicates": int, "log_outputs": list, "individual_points": int},
 }
 
-CHOICES = {"name": ("nuts", "svi", "map"), "parameterization": ("noncentered", "centered")}
-
 
 @dataclass(frozen=True)
 class AnalysisConfig:
@@ -108,7 +106,9 @@ def load_config(path) -> AnalysisConfig:
     for required in ("model", "data"):
         if required not in raw:
             raise ConfigError(f"{path}: the [{required}] table is missing")
-    for key, choices in CHOICES.items():
+    from .fitting.run import METHODS, PARAMETERIZATIONS
+
+    for key, choices in (("name", METHODS), ("parameterization", PARAMETERIZATIONS)):
         value = raw.get("method", {}).get(key)
         if value is not None and value not in choices:
             raise ConfigError(f"{path}: 'method.{key}' = {value!r} is not one of {choices}")

@@ -227,18 +227,17 @@ def combined_sites(e) -> tuple[str, str]:
     return (f"log_sd_{e.output}", f"logit_additive_share_{e.output}")
 
 
+def _combined_sigma_names(spec: PopulationSpec) -> set[str]:
+    return {name for e in spec.errors if e.kind == "combined" for name in e.sigma_names}
+
+
 def sampled_sites(spec: PopulationSpec) -> tuple[str, ...]:
     """The population sites the sampler sees: `prior_sites` with each combined error's pair
     of SDs replaced by its `combined_sites`."""
-    out = []
-    combined = {e.sigma_names: e for e in spec.errors if e.kind == "combined"}
-    skip = {name for names in combined for name in names}
-    for name in prior_sites(spec):
-        if name not in skip:
-            out.append(name)
-    for e in combined.values():
-        out.extend(combined_sites(e))
-    return tuple(out)
+    skip = _combined_sigma_names(spec)
+    return (tuple(name for name in prior_sites(spec) if name not in skip)
+            + tuple(site for e in spec.errors if e.kind == "combined"
+                    for site in combined_sites(e)))
 
 
 def combined_from_sampled(u, v, ref):
@@ -276,7 +275,7 @@ def from_sampled(spec: PopulationSpec, values: dict, data) -> dict:
 
 
 def _sample_population(spec: PopulationSpec, data) -> dict:
-    skip = {n for e in spec.errors if e.kind == "combined" for n in e.sigma_names}
+    skip = _combined_sigma_names(spec)
     values = {name: numpyro.sample(name, spec.priors[name])
               for name in prior_sites(spec) if name not in skip}
     flat = dist.ImproperUniform(dist.constraints.real, (), ())
@@ -295,9 +294,9 @@ def _sample_population(spec: PopulationSpec, data) -> dict:
     return values
 
 
-def individual_distribution(spec: PopulationSpec, values: dict, data):
-    """The centered form's distribution of psi_i (batch S, event k)."""
-    mean = iiv_means(spec, values, data)
+def individual_distribution(spec: PopulationSpec, values: dict, mean):
+    """The centered form's distribution of psi_i (batch S, event k) around ``mean``
+    (`iiv_means`)."""
     omega = jnp.stack([values[f"omega_{p}"] for p in spec.iiv])
     if spec.iiv_correlation:
         return dist.MultivariateNormal(mean, scale_tril=omega[:, None] * values["L_omega"])
@@ -328,9 +327,10 @@ def numpyro_model(spec: PopulationSpec, solve, count_failures=None, centered: bo
         n = data["theta"].shape[0]
         k = len(spec.iiv)
         if k and centered:
+            mean = iiv_means(spec, values, data)
             with numpyro.plate("id", n):
-                psi = numpyro.sample("psi", individual_distribution(spec, values, data))
-            eta = psi - iiv_means(spec, values, data)
+                psi = numpyro.sample("psi", individual_distribution(spec, values, mean))
+            eta = psi - mean
         elif k:
             with numpyro.plate("id", n):
                 z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([k]).to_event(1))
