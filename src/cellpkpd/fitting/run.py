@@ -118,7 +118,9 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
     progress : bool
         Print NUTS progress (iterations, time, step size, divergences) every chunk.
     dense_mass : bool
-        Adapt a dense mass matrix instead of a diagonal one.
+        Adapt a dense mass matrix instead of a diagonal one. Either way warmup starts from a
+        diagonal one, the inverse curvature of the posterior along each coordinate at each
+        chain's start (`cellpkpd.fitting.sampler.jacobi_inverse_mass`), not the identity.
     checkpoint : path, optional
         NUTS writes its state and draws there (atomically) after every chunk of iterations,
         and a later call with the same path and settings continues from it.
@@ -189,6 +191,9 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
     if init == "pooled" or init is None:
         start = pooled(values0)
         z_start = None
+        if progress:
+            print(f"pooled fit (the chains' start) done at {time.perf_counter() - started:.1f} s",
+                  flush=True)
     elif init == "map":
         start, z_start, _ = laplace_fit(spec, data_tree, solve, pooled(values0),
                                         pooled_starts=1)
