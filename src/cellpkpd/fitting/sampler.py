@@ -40,9 +40,6 @@ class NutsSettings:
     target_accept: float = 0.8
     max_tree_depth: int = 10
     dense_mass: bool = False
-    # Start warmup from the inverse diagonal of the potential's Hessian at each chain's
-    # start (`jacobi_inverse_mass`) instead of the identity.
-    hessian_start: bool = True
 
 
 def chunk_length(warmup: int, samples: int, limit: int = MAX_CHUNK) -> int:
@@ -101,16 +98,15 @@ def run_nuts(nmodel, data, init_z: dict, settings: NutsSettings, key, *,
     chains = next(iter(jax.tree.leaves(init_z))).shape[0]
     total = settings.warmup + settings.samples
     length = chunk_length(settings.warmup, settings.samples)
-    init_kernel, sample_kernel = hmc(
-        potential_fn_gen=lambda d: lambda z: potential_energy(nmodel, (d,), {}, z), algo="NUTS")
+    def potential_of(d):
+        return lambda z: potential_energy(nmodel, (d,), {}, z)
+
+    init_kernel, sample_kernel = hmc(potential_fn_gen=potential_of, algo="NUTS")
 
     def init_one(z1, k1, d):
-        inverse_mass = None
-        if settings.hessian_start:
-            inverse_mass = jacobi_inverse_mass(
-                lambda z: potential_energy(nmodel, (d,), {}, z), z1)
+        # Warmup starts from the posterior's curvature at the start, not the identity.
         return init_kernel(
-            z1, settings.warmup, inverse_mass_matrix=inverse_mass,
+            z1, settings.warmup, inverse_mass_matrix=jacobi_inverse_mass(potential_of(d), z1),
             dense_mass=settings.dense_mass, target_accept_prob=settings.target_accept,
             max_tree_depth=settings.max_tree_depth, model_args=(d,), rng_key=k1)
 
@@ -132,10 +128,12 @@ def run_nuts(nmodel, data, init_z: dict, settings: NutsSettings, key, *,
     groups = math.gcd(chains, min(devices or jax.local_device_count(),
                                   jax.local_device_count()))
     keys = jax.random.split(key, chains)
-    init_started = time.perf_counter()
     if groups > 1:
         split, merge = _splitter(groups), _merge
-        state = merge(jax.pmap(init, in_axes=(0, 0, None))(split(init_z), split(keys), data))
+
+        def initial_state():
+            return merge(jax.pmap(init, in_axes=(0, 0, None))(split(init_z), split(keys), data))
+
         pmapped = jax.pmap(advance, in_axes=(0, None))
 
         def advance(state, d):
@@ -144,16 +142,24 @@ def run_nuts(nmodel, data, init_z: dict, settings: NutsSettings, key, *,
             regroup = lambda x: _merge(jnp.moveaxis(x, 0, 1), axis=1)  # noqa: E731
             return merge(state), (jax.tree.map(regroup, z), jax.tree.map(regroup, stats))
     else:
-        state = jax.jit(init)(init_z, keys, data)
+        def initial_state():
+            return jax.jit(init)(init_z, keys, data)
+
         advance = jax.jit(advance)
 
-    if progress:
-        jax.block_until_ready(state)
-        print(f"NUTS initialised in {time.perf_counter() - init_started:.1f} s (compilation, "
-              "step size and start mass matrix); the first chunk also compiles", flush=True)
     z_parts, stat_parts, done = [], [], 0
     if checkpoint is not None and Path(checkpoint).exists():
-        state, z_parts, stat_parts, done = _load_checkpoint(checkpoint, state)
+        # The checkpoint replaces the initial state: only its structure and shapes are needed,
+        # not the step-size search and the start mass matrix's 2n gradients.
+        state, z_parts, stat_parts, done = _load_checkpoint(checkpoint,
+                                                            jax.eval_shape(initial_state))
+    else:
+        init_started = time.perf_counter()
+        state = jax.block_until_ready(initial_state())
+        if progress:
+            print(f"NUTS initialised in {time.perf_counter() - init_started:.1f} s "
+                  "(compilation, step size and start mass matrix); the first chunk also "
+                  "compiles", flush=True)
 
     started = time.perf_counter()
     while done < total:
@@ -216,8 +222,9 @@ def _save_checkpoint(path, state, z_parts, stat_parts, done):
 
 
 def _load_checkpoint(path, template_state):
-    """The state, draws and iteration count of a checkpoint; ``template_state`` (a fresh
-    initial state of the same run) gives the pytree structure and checks the shapes."""
+    """The state, draws and iteration count of a checkpoint; ``template_state`` (the shapes
+    of a fresh initial state of the same run, `jax.eval_shape`) gives the pytree structure
+    and checks the shapes."""
     with np.load(path) as f:
         leaves, treedef = jax.tree.flatten(template_state)
         loaded = [f[f"state_{i}"] for i in range(len(leaves))]
