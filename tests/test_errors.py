@@ -5,6 +5,7 @@ import pytest
 
 import cellpkpd as cp
 
+from cellpkpd.engine import ODE_FAILED
 from conftest import table
 from models import STIFF
 
@@ -91,3 +92,26 @@ def test_solver_arguments_are_checked():
         cp.Solver(method="rk4")
     with pytest.raises(ValueError, match="rtol"):
         cp.Solver(rtol=0)
+
+
+def test_a_failed_subject_leaves_its_batch_mates_alone():
+    # Subject 1 is stiff and fails its first interval under tsit5 with 200 steps; the engine
+    # then stops integrating it (a failed solve is void, and in a vmapped batch every
+    # subject would wait for its remaining intervals). Subject 2, in the same batch, must be
+    # solved exactly as it is alone.
+    rows = ["ID,TIME,AMT,CMT,EVID", "1,0,100,1,1", "2,0,100,1,1"]
+    solver = cp.Solver(method="tsit5", rtol=1e-6, atol=1e-8, max_steps=200)
+    times = [1.0, 5.0, 10.0, 20.0]
+    both = cp.problem(STIFF, table("\n".join(rows)), times=times, solver=solver)
+    out, _, status = both.solve(both.parameters({"k_fast": np.array([1e6, 0.5])}))
+    alone = cp.problem(STIFF, table("\n".join(rows[::2])), times=times, solver=solver)
+    out2, _, status2 = alone.solve(alone.parameters({"k_fast": 0.5}))
+    assert int(status[0]) & ODE_FAILED and int(status[1]) == 0 == int(status2[0])
+    np.testing.assert_allclose(np.asarray(out)[1], np.asarray(out2)[0], rtol=1e-12)
+    # An independent reference for subject 2: scipy at tight tolerance.
+    from scipy.integrate import solve_ivp
+
+    ref = solve_ivp(lambda t, y: [-0.5 * (y[0] - y[1]), -0.1 * y[1]], (0, 20), [100.0, 0.0],
+                    t_eval=times, rtol=1e-10, atol=1e-10)
+    got = both.grid(out)[1, :, 0]
+    np.testing.assert_allclose(got, ref.y[0], rtol=1e-4)

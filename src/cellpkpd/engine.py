@@ -167,7 +167,11 @@ def solve_subject(model, solver, n_overlap, has_periodic, has_constant, p, ev, *
 
     def step(carry, e):
         t, y, r, c, w, epoch, st, dt = carry
-        t1 = jnp.where(e["valid"], e["time"], t)
+        # After a failed interval the subject's result is void; integrating on from a
+        # blown-up state only burns up to max_steps per remaining interval (in a batch, every
+        # subject waits for it), which made each rejected NUTS proposal cost seconds.
+        broken = ((st & ODE_FAILED) != 0) | ~jnp.all(jnp.isfinite(y))
+        t1 = jnp.where(e["valid"] & ~broken, e["time"], t)
         y, ok, dt = carrying_flow(y, t, t1, r, p, jnp.concatenate([c, w]), dt)
         st = st | jnp.where(ok, 0, ODE_FAILED)
         sets_epoch = e["valid"] & (
