@@ -14,7 +14,7 @@ the total log-likelihood, against rtol 1e-8, at posterior draws (sixth pass: at 
 over 699 observations).
 
     python benchmarks/fit_msc.py [--chains 2] [--warmup 200] [--samples 200] [--rtol 1e-3]
-        [--parameterization centered] [--checkpoint PATH]
+        [--warmup-tree-depth 4] [--parameterization centered] [--checkpoint PATH]
 """
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--rtol", type=float, default=1e-3)
+    ap.add_argument("--warmup-tree-depth", type=int, default=4)
     ap.add_argument("--checkpoint", type=Path, default=None)
     ap.add_argument("--parameterization", default="centered",
                     choices=["centered", "noncentered"])
@@ -119,6 +120,7 @@ def main():
     start = time.perf_counter()
     fit = cp.fit("msc_ifna", recovery_data(), estimate=ESTIMATE, iiv=IIV,
                  chains=args.chains, warmup=args.warmup, samples=args.samples, seed=0,
+                 warmup_tree_depth=args.warmup_tree_depth,
                  solver=cp.Solver(method="rodas4", rtol=args.rtol, atol=args.rtol * 1e-2),
                  progress=True, checkpoint=args.checkpoint,
                  parameterization=args.parameterization)
@@ -126,7 +128,8 @@ def main():
     table = fit.summary()
     diag = fit.diagnostics()
     print(f"\nmsc_ifna recovery, NUTS {args.chains} chains x ({args.warmup} + {args.samples}), "
-          f"rtol {args.rtol:g}, {args.parameterization}: {wall:.0f} s wall including compile")
+          f"rtol {args.rtol:g}, {args.parameterization}, warmup tree depth "
+          f"{args.warmup_tree_depth}: {wall:.0f} s wall including compile")
     print(diag)
     print(f"min ESS bulk {table.ess_bulk.min():.0f}, min ESS/s {table.ess_bulk.min() / wall:.3f}")
     steps = fit.idata.sample_stats["n_steps"].values

@@ -39,3 +39,26 @@ def test_jacobi_inverse_mass_falls_back_to_the_identity_where_the_potential_is_n
 
     got = np.asarray(jacobi_inverse_mass(potential, {"x": jnp.asarray([0.001, 1.0])}))
     np.testing.assert_allclose(got, [1.0, 1.0 / 400.0], rtol=1e-8)
+
+
+def test_warmup_tree_depth_caps_the_warmup_trajectories_only(tmp_path):
+    import jax
+    import numpyro
+    import numpyro.distributions as dist
+
+    from cellpkpd.fitting.sampler import NutsSettings, run_nuts
+
+    def model(d):
+        numpyro.sample("x", dist.Normal(d["mean"], 1.0))
+
+    data = {"mean": jnp.zeros(10)}
+    settings = NutsSettings(warmup=20, samples=20, warmup_tree_depth=1)
+    checkpoint = tmp_path / "state.npz"
+    draws, stats = run_nuts(model, data, {"x": jnp.zeros((1, 10))}, settings,
+                            jax.random.PRNGKey(0), checkpoint=checkpoint)
+    with np.load(checkpoint) as f:
+        steps = f["stat__num_steps"]  # every iteration, warmup included
+    assert steps.shape == (40, 1)
+    assert steps[:20].max() == 1  # depth 1: one leapfrog step per warmup iteration
+    assert stats["num_steps"].max() > 1 and np.array_equal(stats["num_steps"], steps[20:].T)
+    assert draws["x"].shape == (1, 20, 10)

@@ -27,6 +27,7 @@ warmup = 500
 samples = 500
 target_accept = 0.8
 max_tree_depth = 10
+warmup_tree_depth = 4          # optional: a lower cap during warmup only (see cellpkpd.fit)
 dense_mass = false
 parameterization = "noncentered"  # or "centered": richly sampled subjects (see cellpkpd.fit)
 
@@ -66,7 +67,8 @@ SCHEMA = {
                    "iiv_correlation": bool, "covariates": dict, "error": dict,
                    "priors": dict},
     "method": {"name": str, "chains": int, "warmup": int, "samples": int,
-               "target_accept": _NUMBER, "max_tree_depth": int, "dense_mass": bool,
+               "target_accept": _NUMBER, "max_tree_depth": int, "warmup_tree_depth": int,
+               "dense_mass": bool,
                "svi_steps": int, "svi_learning_rate": _NUMBER, "init_starts": int,
                "parameterization": str},
     "solver": {"method": str, "rtol": _NUMBER, "atol": _NUMBER, "max_steps": int},

@@ -63,7 +63,7 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
         error: Mapping | None = None, fixed: Mapping | None = None,
         priors: Mapping | None = None, estimate=None, method: str = "nuts", chains: int = 4,
         warmup: int = 500, samples: int = 500, seed: int = 0, target_accept: float = 0.8,
-        max_tree_depth: int = 10, init="pooled", svi_steps: int = 3000,
+        max_tree_depth: int = 10, warmup_tree_depth: int | None = None, init="pooled", svi_steps: int = 3000,
         svi_learning_rate: float = 0.01, solver: Solver | None = None,
         dvid: Mapping | None = None, progress: bool = False,
         dense_mass: bool = False, checkpoint=None, init_starts: int | None = None,
@@ -102,7 +102,16 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
         (linear models): on ODE models it is refused, as its gradient would differentiate
         the sensitivities twice.
     chains, warmup, samples, seed, target_accept, max_tree_depth :
-        NUTS settings. Chains are vectorised on one device.
+        NUTS settings. Chains are vectorised on one device, or split over the host devices
+        there are (``numpyro.set_host_device_count``).
+    warmup_tree_depth : int, optional
+        A lower cap on the tree depth during warmup only (NumPyro's ``(warmup, sampling)``
+        depths); default: ``max_tree_depth``. Early in warmup, and after each mass-matrix
+        window restarts the step size, trajectories run long before the step size has
+        adapted; capping them (4: at most 15 leapfrog steps) makes warmup cheaper where a
+        gradient is expensive. Warmup draws are discarded, so the posterior is unchanged;
+        what it can cost is a worse adapted mass matrix, which the sampling-phase tree
+        depth and ESS show.
     init : "pooled", "map" or {site: value}
         Where the chains start: a pooled fit (random effects at zero) for the typical values
         and residual SDs, the Laplace MAP, or given values. All chains start near the same
@@ -141,7 +150,9 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
         raise ParameterError(f"parameterization={parameterization!r} is not one of "
                              f"{PARAMETERIZATIONS}")
     centered = parameterization == "centered"
-    for name, value in (("chains", chains), ("warmup", warmup), ("samples", samples)):
+    for name, value in (("chains", chains), ("warmup", warmup), ("samples", samples),
+                        ("max_tree_depth", max_tree_depth),
+                        ("warmup_tree_depth", warmup_tree_depth or 1)):
         if not (isinstance(value, (int, np.integer)) and value >= 1):
             raise ParameterError(f"{name}={value!r} must be a positive integer")
     started = time.perf_counter()
@@ -170,7 +181,8 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
                            fixed=fixed_values, estimate=list(spec.estimated_names),
                            method=method, chains=chains, warmup=warmup, samples=samples,
                            seed=seed, target_accept=target_accept,
-                           max_tree_depth=max_tree_depth, dvid=_plain_dvid(dvid),
+                           max_tree_depth=max_tree_depth,
+                           warmup_tree_depth=warmup_tree_depth, dvid=_plain_dvid(dvid),
                            parameterization=parameterization))
     counter = FailureCounter(tracked=not prep.exact)
     key = jax.random.PRNGKey(seed)
@@ -227,7 +239,8 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
     init_z = _jittered_init(spec, numpyro_model(spec, solve), data_tree, start, z_start,
                             chains, jitter_key, centered)
     settings = NutsSettings(warmup=warmup, samples=samples, target_accept=target_accept,
-                            max_tree_depth=max_tree_depth, dense_mass=dense_mass)
+                            max_tree_depth=max_tree_depth,
+                            warmup_tree_depth=warmup_tree_depth, dense_mass=dense_mass)
 
     def set_phase(phase):
         counter.phase = phase
