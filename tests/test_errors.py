@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import cellpkpd as cp
-
 from cellpkpd.engine import ODE_FAILED
+
 from conftest import table
 from models import STIFF
 
