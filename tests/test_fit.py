@@ -284,6 +284,7 @@ def test_m3_beats_dropping_blq_rows():
     (dict(method="laplace"), "method="),
     (dict(parameterization="center"), "parameterization='center' is not one of"),
     (dict(chains=0), "chains=0"),
+    (dict(warmup_tree_depth=0), "warmup_tree_depth=0 must be a positive integer"),
     # The Laplace gradient would differentiate ODE sensitivities twice: a named refusal,
     # raised before anything compiles, instead of JAX's while_loop error from inside L-BFGS.
     (dict(method="map", iiv=["cl"], solver=cp.Solver(method="rodas4")),

@@ -151,9 +151,11 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
         raise ParameterError(f"parameterization={parameterization!r} is not one of "
                              f"{PARAMETERIZATIONS}")
     centered = parameterization == "centered"
-    for name, value in (("chains", chains), ("warmup", warmup), ("samples", samples),
-                        ("max_tree_depth", max_tree_depth),
-                        ("warmup_tree_depth", warmup_tree_depth or 1)):
+    counts = [("chains", chains), ("warmup", warmup), ("samples", samples),
+              ("max_tree_depth", max_tree_depth)]
+    if warmup_tree_depth is not None:
+        counts.append(("warmup_tree_depth", warmup_tree_depth))
+    for name, value in counts:
         if not (isinstance(value, (int, np.integer)) and value >= 1):
             raise ParameterError(f"{name}={value!r} must be a positive integer")
     started = time.perf_counter()
