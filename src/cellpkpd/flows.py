@@ -18,6 +18,7 @@ from jax.scipy.linalg import expm
 from .rosenbrock import Rodas4
 from .solver import Solver
 from .sparsity import SparsePlan, jacobian_pattern
+from .split_vector import SplitVector
 
 _METHODS = {"tsit5": diffrax.Tsit5, "kvaerno3": diffrax.Kvaerno3, "kvaerno4": diffrax.Kvaerno4,
             "kvaerno5": diffrax.Kvaerno5}
@@ -188,14 +189,17 @@ def make_flow(model, solver: Solver, *, forward_mode: bool = False, carry_step: 
             return y1
     else:
         # The solver sees the active states only; the frozen ones ride along in the arguments.
+        # The active states' derivatives structurally never read the frozen ones
+        # (`active_states`), so the frozen values enter as constants: no tangents, and the
+        # vector field reads the active states from the solver's own vector (no scatter).
         idx = np.asarray(active)
 
         def vector_field(t, y, args):
             p, c, r, y_rest = args  # r: the active states' infusion rates
-            return model.rhs(t, y_rest.at[idx].set(y), p, c)[idx] + r
+            return model.rhs(t, SplitVector(y_rest, y, active), p, c, rows=active) + r
 
         def pack(y, r, p, c):
-            return y[idx], (p, c, r[idx], y)
+            return y[idx], (p, c, r[idx], jax.lax.stop_gradient(y))
 
         def unpack(y, y1):
             return y.at[idx].set(y1)

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .errors import ModelError
+from .split_vector import dtype_of
 
 VALID_TAGS = ("", "lit", "der", "asm")
 ODE_METHODS = ("tsit5", "kvaerno3", "kvaerno4", "kvaerno5", "rodas4")
@@ -385,25 +386,27 @@ class Model:
     def switch_delays(self, p, c):
         """The delay of every switch (NaN for those that fire at the dose itself)."""
         _, pn, cn = self._named(None, p, c)
-        dtype = jnp.result_type(p)
+        dtype = dtype_of(p)
         if not self.switches:
             return jnp.zeros((0,), dtype)
         return jnp.stack([
             jnp.asarray(sw.delay(pn, cn), dtype=dtype) if sw.delay is not None
             else jnp.asarray(jnp.nan, dtype=dtype) for sw in self.switches])
 
-    def rhs(self, t, y, p, c):
-        """d(state)/dt as a vector, without infusions."""
+    def rhs(self, t, y, p, c, rows: tuple[int, ...] | None = None):
+        """d(state)/dt as a vector, without infusions; with ``rows``, only those states'
+        entries (``y`` may then be a `SplitVector` of the full state)."""
         s, pn, cn = self._named(y, p, c)
         d = self.vector_field(t, s, pn, cn)
-        return jnp.stack([jnp.asarray(d[name], dtype=y.dtype) for name in self.state_names])
+        names = self.state_names if rows is None else [self.state_names[i] for i in rows]
+        return jnp.stack([jnp.asarray(d[name], dtype=y.dtype) for name in names])
 
     def initial_state(self, p, c):
         if self.initial is None:
-            return jnp.zeros(self.n_states, dtype=jnp.result_type(p))
+            return jnp.zeros(self.n_states, dtype=dtype_of(p))
         _, pn, cn = self._named(None, p, c)
         given = self.initial(pn, cn)
-        dtype = jnp.result_type(p)
+        dtype = dtype_of(p)
         values = [jnp.asarray(given.get(name, 0.0), dtype=dtype) for name in self.state_names]
         return jnp.stack(values)
 
@@ -415,7 +418,7 @@ class Model:
         """F, ALAG, R and D for every compartment, as four vectors (R and D are NaN where the
         model declares none)."""
         _, pn, cn = self._named(None, p, c)
-        dtype = jnp.result_type(p)
+        dtype = dtype_of(p)
 
         def vector(table, default):
             return jnp.stack(
@@ -436,7 +439,7 @@ class Model:
 
     def linear_system(self, p, c):
         """``(A, b)`` with ``dy/dt = A y + b`` for a model declared linear."""
-        zero = jnp.zeros(self.n_states, dtype=jnp.result_type(p))
+        zero = jnp.zeros(self.n_states, dtype=dtype_of(p))
         b = self.rhs(0.0, zero, p, c)
         a = jax.jacfwd(lambda y: self.rhs(0.0, y, p, c))(zero)
         return a, b

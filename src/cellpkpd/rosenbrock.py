@@ -25,6 +25,7 @@ import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 from jax.scipy.linalg import lu_factor, lu_solve
 
 from .sparsity import SparsePlan
@@ -80,7 +81,6 @@ def _w_solve(vf, plan, t0, y0, args, h, factors, b):
     return _solve(plan, factors, b)
 
 
-@_w_solve.defjvp
 def _w_solve_jvp(vf, plan, primals, tangents):
     t0, y0, args, h, factors, b = primals
     dt0, dy0, dargs, dh, _, db = tangents
@@ -89,9 +89,34 @@ def _w_solve_jvp(vf, plan, primals, tangents):
     def jacobian_times_k(t, y, a):
         return jax.jvp(lambda yy: vf(t, yy, a), (y,), (k,))[1]
 
-    dj_k = jax.jvp(jacobian_times_k, (t0, y0, args), (dt0, dy0, dargs))[1]
-    dk = _solve(plan, factors, db + dj_k + (dh / (h * h * GAMMA)) * k)
+    # Symbolic zeros (a fixed parameter, a covariate, an undifferentiated step size) stay
+    # unmaterialised: the second-order term is pushed only along the inputs that move.
+    inputs, tree = jax.tree.flatten((t0, y0, args))
+    moving, _ = jax.tree.flatten((dt0, dy0, dargs), is_leaf=_is_zero)
+    live = [i for i, d in enumerate(moving) if not _is_zero(d)]
+    rhs = None if _is_zero(db) else db
+    if live:
+        def along_live(*values):
+            full = list(inputs)
+            for i, v in zip(live, values, strict=True):
+                full[i] = v
+            return jacobian_times_k(*jax.tree.unflatten(tree, full))
+
+        dj_k = jax.jvp(along_live, tuple(inputs[i] for i in live),
+                       tuple(moving[i] for i in live))[1]
+        rhs = dj_k if rhs is None else rhs + dj_k
+    if not _is_zero(dh):
+        term = (dh / (h * h * GAMMA)) * k
+        rhs = term if rhs is None else rhs + term
+    dk = jnp.zeros_like(k) if rhs is None else _solve(plan, factors, rhs)
     return k, dk
+
+
+def _is_zero(tangent) -> bool:
+    return isinstance(tangent, SymbolicZero)
+
+
+_w_solve.defjvp(_w_solve_jvp, symbolic_zeros=True)
 
 
 def rodas4_step(vf, t0, y0, h, args, plan: SparsePlan | None = None,

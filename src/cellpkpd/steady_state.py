@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from .infusion import infusion_rate_and_duration
+from .split_vector import dtype_of
 
 # Status bits (see engine.STATUS_MESSAGES).
 SS_NOT_CONVERGED = 2
@@ -75,7 +76,7 @@ def steady_state(model, flow, flow_fwd, solver, p, c, *, t0, cmt, amt, rate, ii,
     Returns ``(y_t0, r_t0, end_times (n_overlap,), end_valid (n_overlap,), end_rate, status)``.
     """
     n = model.n_states
-    dtype = jnp.result_type(p)
+    dtype = dtype_of(p)
     e = (jnp.arange(n) == cmt).astype(dtype)
     is_inf = rate != 0
     amt_f = f * amt

@@ -158,6 +158,7 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
     for name, value in counts:
         if not (isinstance(value, (int, np.integer)) and value >= 1):
             raise ParameterError(f"{name}={value!r} must be a positive integer")
+    _check_settings(seed, target_accept)
     started = time.perf_counter()
     prep = prepare(model, data, iiv=iiv, iiv_correlation=iiv_correlation,
                    covariates=covariates, error=error, fixed=fixed, priors=priors,
@@ -255,6 +256,40 @@ def fit(model, data, *, iiv=(), iiv_correlation: bool = False, covariates: Mappi
                           elapsed=time.perf_counter() - started)
 
 
+def _check_settings(seed, target_accept) -> None:
+    """Settings that would otherwise fail only after the fit (a negative seed) or be
+    silently clipped (target_accept), checked before anything compiles."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ParameterError(f"seed={seed!r} must be a whole number >= 0 (a JAX PRNG seed)")
+    ok = isinstance(target_accept, (int, float, np.floating)) and not isinstance(
+        target_accept, bool)
+    if not (ok and 0 < float(target_accept) < 1):
+        raise ParameterError(f"target_accept={target_accept!r} must be a number in (0, 1), "
+                             "e.g. 0.8 (0.9-0.95 where divergences remain)")
+
+
+def default_output_for(model, error) -> str | None:
+    """The output that observations without DVID measure: the model's only output, or the
+    one output ``error`` names; None when that is ambiguous (then each needs a DVID)."""
+    names = model.output_names
+    if len(names) == 1:
+        return names[0]
+    if error and len(error) == 1 and next(iter(error)) in names:
+        return next(iter(error))
+    return None
+
+
+def _check_dvid_map(model, dvid) -> None:
+    for key, name in (dvid or {}).items():
+        if isinstance(key, bool) or not isinstance(key, (int, np.integer)):
+            raise ParameterError(f"dvid maps {key!r}, which is not a DVID number; write "
+                                 "dvid={1: 'output', ...}")
+        if name not in model.output_names:
+            raise ParameterError(f"dvid maps {key} to {name!r}, which is not an output of "
+                                 f"model {model.name!r}; its outputs are "
+                                 f"{list(model.output_names)}")
+
+
 @dataclass(frozen=True, eq=False)
 class Prepared:
     """A population model resolved against its data: what every fitting method starts from."""
@@ -276,12 +311,12 @@ def prepare(model, data, *, iiv=(), iiv_correlation=False, covariates=None, erro
     """Read and check the data, resolve the options (`build_spec`) and build the data pytree
     and the solver; every mistake is reported here, before anything compiles."""
     model = _as_model(model)
-    dataset = read_nonmem(data, dvid_map=dvid, outputs=model.output_names)
+    _check_dvid_map(model, dvid)
+    default_output = default_output_for(model, error)
+    dataset = read_nonmem(data, dvid_map=dvid, outputs=model.output_names,
+                          default_output=default_output)
     prob = problem(model, dataset, solver=solver)
-    default_output = model.output_names[0]
-    if error and len(error) == 1 and next(iter(error)) in model.output_names:
-        default_output = next(iter(error))
-    obs = gather(prob, default_output)
+    obs = gather(prob, default_output or model.output_names[0])
     observed = tuple(dict.fromkeys(obs.output_names))
     dv_scale = _dv_scale(obs)
     spec, fixed_values = build_spec(
@@ -295,7 +330,8 @@ def prepare(model, data, *, iiv=(), iiv_correlation=False, covariates=None, erro
                     exact=_superposition_applies(prob))
 
 
-def solver_for(prob, columns: tuple[int, ...] = (), outputs: tuple[str, ...] | None = None):
+def solver_for(prob, columns: tuple[int, ...] = (), outputs: tuple[str, ...] | None = None,
+               dense_tangents: bool = False):
     """The exact superposition solver where it applies; else the event engine, differentiated
     by forward-mode sensitivities over the estimated parameter ``columns`` (reverse mode
     through a stiff solver compiles for minutes; k tangents cost ~k forward solves). Given
@@ -312,7 +348,8 @@ def solver_for(prob, columns: tuple[int, ...] = (), outputs: tuple[str, ...] | N
     restrict = outputs and not (ev.has_periodic_ss or ev.has_constant_ss)
     active = active_states(prob.model, tuple(outputs)) if restrict else None
     return sensitivity_solver(prob.model, prob.solver, ev.n_overlap, ev.has_periodic_ss,
-                              ev.has_constant_ss, columns, active)
+                              ev.has_constant_ss, columns, active,
+                              dense_tangents=dense_tangents)
 
 
 def _superposition_applies(prob) -> bool:
