@@ -99,3 +99,31 @@ def test_assay_metadata_follow_models_md():
     assert by_name["cd8"].error.sigma == 0.2 and by_name["cd8_pct"].unit == "%"
     sld = by_name["sld"].error
     assert (sld.kind, sld.add, sld.prop) == ("combined", 3.0, 0.1)
+
+
+@pytest.fixture(scope="module")
+def pembrolizumab_alone():
+    from cellpkpd.blocks import pembrolizumab
+
+    weight = Block("weight", covariates=[cp.Covariate("WT", 76.8, "kg", "body weight")])
+    return compose("pd1_only", "day", [pembrolizumab(), weight],
+                   outputs=[cp.Output("c_pd1", "mg/L", lambda t, s, p, c, d: d.c_pd1,
+                                      "anti-PD-1 serum concentration")])
+
+
+@pytest.mark.parametrize("wt", [50.0, 120.0])
+def test_pembrolizumab_scales_both_clearances_and_both_volumes(pembrolizumab_alone, wt):
+    """Ahamadi 2017 (CPT:PSP 6:49), final model: CL and Q are each multiplied by
+    (WT/76.8)^0.595, Vc and Vp each by (WT/76.8)^0.489. A 200 mg bolus is compared with the
+    matrix-exponential solution of the two-compartment system built here from those values."""
+    from scipy.linalg import expm
+
+    fcl, fv = (wt / 76.8) ** 0.595, (wt / 76.8) ** 0.489
+    cl, q, vc, vp = 0.22 * fcl, 0.795 * fcl, 3.48 * fv, 4.06 * fv  # L/day, L
+    k = np.array([[-(cl + q) / vc, q / vp], [q / vc, -q / vp]])  # on amounts (mg)
+    times = np.array([0.25, 2.0, 7.0, 21.0, 63.0])
+    expected = np.array([(expm(k * t) @ [200.0, 0.0])[0] / vc for t in times])
+    rows = pd.DataFrame([dict(ID=1, TIME=0.0, EVID=1, AMT=200.0, CMT="pd1_central", WT=wt)])
+    sim = cp.simulate(pembrolizumab_alone, rows, times=times,
+                      solver=cp.Solver("tsit5", rtol=1e-10, atol=1e-12))
+    np.testing.assert_allclose(sim["c_pd1"].values[0], expected, rtol=1e-7)

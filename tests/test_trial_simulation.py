@@ -280,12 +280,31 @@ def test_carnk_endpoints_agree_with_imwg_and_the_il6_rule():
     for i in range(n):
         series = 2.0 * ratio[i, index]
         for k in range(len(weeks)):
-            best = imwg(t[:k + 2], series[:k + 2]).best_response
+            best = imwg(t[:k + 2], series[:k + 2], urine_m_protein=np.zeros(k + 2)).best_response
             assert flags["responder"].values[i, k] == (best in ("sCR", "CR", "VGPR", "PR"))
-        point = imwg(t, series).assessments["response"].iloc[1:]
+        point = imwg(t, series, urine_m_protein=np.zeros(t.size)).assessments["response"]
         np.testing.assert_array_equal(flags["timepoint_responder"].values[i],
-                                      point.isin(["VGPR", "PR"]))
+                                      point.iloc[1:].isin(["VGPR", "PR"]))
     assert flags["responder"].values.any()
+    # per-patient baselines: PD needs +0.5 g/dL absolute, so a low baseline progresses later
+    per_subject = np.linspace(0.6, 6.0, n)
+    flags = carnk_imwg(ds.assign_coords(subject=np.arange(n)), weeks=weeks,
+                       baseline_g_dl=per_subject)
+    for i in (0, n - 1):
+        series = per_subject[i] * ratio[i, index]
+        best = imwg(t, series, urine_m_protein=np.zeros(t.size)).best_response
+        assert flags["responder"].values[i, -1] == (best in ("sCR", "CR", "VGPR", "PR"))
+
+
+def test_mprotein_baselines_are_measurable_and_lognormal():
+    """Assumption 5: baselines log-normal (median 2 g/dL, log-SD 0.6), all ≥ 0.5 g/dL."""
+    from cellpkpd.trial_simulation import MPROTEIN_BASELINE
+
+    values = MPROTEIN_BASELINE.sample(20_000, np.random.default_rng(0))
+    assert values.min() >= 0.5
+    truncated = stats.truncnorm((np.log(0.5) - np.log(2.0)) / 0.6, np.inf, loc=np.log(2.0),
+                                scale=0.6)
+    assert stats.kstest(np.log(values), truncated.cdf).pvalue > 1e-3
 
 
 # -- the simulators, wired to a stand-in simulate_population ------------------------------------

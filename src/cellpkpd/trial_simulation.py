@@ -27,10 +27,20 @@ docstring of the function that makes it, and collected here:
    predicted SLD ratio to baseline at a landmark (week 8), as in tumour-size/survival models
    (Claret 2009). Default values are placeholders, to be replaced by a fitted survival model.
 4. CAR-NK grade ≥ 3 CRS (the DLT) is predicted serum IL-6 reaching ``il6_fold`` (10) × its
-   baseline within 28 days. Other DLTs (ICANS, cytopenias, infections) are not modelled.
-5. CAR-NK M-protein (g/dL) for IMWG is an assumed measurable baseline (2 g/dL) times the
-   model's relative M-protein ``mprot(t)/mprot(0)``; the model's absolute M-protein (about
-   0.03 g/dL) is below IMWG's measurable-disease level, and it has no residual error model.
+   baseline within 28 days, taken to stand for the ASTCT grade-3 signs (Lee 2019: fever with
+   hypotension needing a vasopressor and/or hypoxia needing high-flow oxygen;
+   `cellpkpd.endpoints.astct_crs_grade` grades the signs themselves). The threshold is an
+   assumption with no source. Other DLTs (ICANS, cytopenias, infections) are not modelled.
+5. CAR-NK serum M-protein for IMWG: the model's absolute M-protein (about 0.026 g/dL) is below
+   IMWG's measurable-disease level (0.5 g/dL), so each virtual patient's serum M-protein is
+   his own measurable baseline times the model's relative M-protein ``mprot(t)/mprot(0)``.
+   Baselines are drawn per virtual subject (the same patient at every dose and draw) from
+   `MPROTEIN_BASELINE`: log-normal, median 2.0 g/dL, log-SD 0.6, below 0.5 g/dL redrawn
+   (trial eligibility needs measurable disease); an assumption for relapsed myeloma, with no
+   fitted source. Urine M-protein is taken as 0 mg/24 h throughout (serum-measurable disease
+   only), so VGPR/PR/MR are evaluable; immunofixation and marrow are not simulated, so CR and
+   sCR are not evaluable and best responses stop at VGPR (ORR, ≥ PR, is unaffected). No
+   residual error.
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ from .endpoints import imwg, kaplan_meier, pfs_times, recist
 from .endpoints._checks import TOLERANCE
 from .endpoints.ctcae import _cutoffs, ctcae_grade
 from .endpoints.orr import IMWG_RESPONDERS, RECIST_RESPONDERS
+from .errors import ParameterError
 from .regimens import Regimen, msc_ifna_combination, msc_ifna_monotherapy, nkg2d_carnk
 from .trials import PROTOCOL_DOSES, Arm1Result, arm1_from_population
 from .virtual_population import simulate_population
@@ -55,6 +66,30 @@ from .virtual_population import simulate_population
 CREDIBLE = 0.9
 SUBJECT_DIMS = ("regimen", "draw", "subject")
 IMWG_WEEKS = (2, 4, 8, 12, 16, 24, 28, 40, 52)
+
+
+@dataclass(frozen=True)
+class MProteinBaseline:
+    """Per-patient serum M-protein baseline (g/dL) for IMWG (assumption 5 of the module
+    docstring): log-normal with ``median`` and ``log_sd``, values below ``minimum`` (IMWG's
+    measurable level) redrawn."""
+
+    median: float = 2.0
+    log_sd: float = 0.6
+    minimum: float = 0.5
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        if not (self.median > self.minimum > 0 and self.log_sd >= 0):
+            raise ParameterError(f"MProteinBaseline needs median > minimum > 0 and log_sd ≥ 0, "
+                                 f"got {self}; e.g. MProteinBaseline(2.0, 0.6, 0.5)")
+        out = np.empty(0)
+        while out.size < n:
+            draw = self.median * np.exp(self.log_sd * rng.standard_normal(2 * n))
+            out = np.concatenate([out, draw[draw >= self.minimum]])
+        return out[:n]
+
+
+MPROTEIN_BASELINE = MProteinBaseline()
 
 
 # -- probabilities over draws ------------------------------------------------------------------
@@ -637,31 +672,52 @@ def carnk_dlt(ds: xr.DataArray | xr.Dataset, *, window_days: float = 28.0,
     return flag.where(np.isfinite(peak))
 
 
-def carnk_imwg(ds: xr.Dataset, *, weeks=IMWG_WEEKS, baseline_g_dl: float = 2.0) -> xr.Dataset:
+def _baselines(ds: xr.Dataset, baseline_g_dl) -> np.ndarray:
+    """Baseline serum M-protein per subject of ``ds`` (g/dL): a float for all, or an array
+    indexed by the ``subject`` coordinate (one value per virtual patient)."""
+    if np.ndim(baseline_g_dl) == 0:
+        value = float(baseline_g_dl)
+        if not value > 0:
+            raise ParameterError(f"baseline_g_dl={baseline_g_dl!r} must be > 0 g/dL")
+        return np.full(ds.sizes.get("subject", 1), value)
+    values = np.asarray(baseline_g_dl, dtype=np.float64)
+    subjects = ds["subject"].values.astype(int) if "subject" in ds.coords else \
+        np.arange(ds.sizes["subject"])
+    if subjects.max() >= values.size:
+        raise ParameterError(f"baseline_g_dl has {values.size} values but the population has "
+                             f"subject {subjects.max()}; give one baseline per virtual subject")
+    return values[subjects]
+
+
+def carnk_imwg(ds: xr.Dataset, *, weeks=IMWG_WEEKS, baseline_g_dl=2.0) -> xr.Dataset:
     """IMWG response per virtual subject at each assessment week (dim ``week``):
     ``responder`` — best *confirmed* response, from the assessments up to that week, is PR or
     better (`cellpkpd.endpoints.imwg`); ``timepoint_responder`` — that week's unconfirmed
-    category is PR or better. M-protein is ``baseline_g_dl`` × ``mprot(t)/mprot(0)``
-    (assumption 5); baseline at the first grid time."""
+    category is PR or better. Serum M-protein is the subject's ``baseline_g_dl`` (g/dL; a
+    float, or one value per subject indexed by the ``subject`` coordinate) × ``mprot(t) /
+    mprot(0)``, urine M-protein 0 mg/24 h (assumption 5); baseline at the first grid time."""
     weeks = np.asarray(weeks, dtype=np.float64)
     days = float(ds["time"].values[0]) + 7.0 * weeks
     index = np.concatenate([[0], _nearest_times(ds, days)])
-    mprot = ds["mprot"].isel(time=index).transpose(..., "time")
+    mprot = ds["mprot"].isel(time=index).transpose(..., "subject", "time")
     relative = mprot / mprot.isel(time=0)
     t = np.concatenate([[0.0], 7.0 * weeks])
-    flat = (baseline_g_dl * relative.values).reshape(-1, t.size)
+    scaled = relative.values * _baselines(ds, baseline_g_dl)[:, None]
+    flat = scaled.reshape(-1, t.size)
+    urine = np.zeros(t.size)
     confirmed = np.full((flat.shape[0], weeks.size), np.nan)
     timepoint = np.full_like(confirmed, np.nan)
     for i, series in enumerate(flat):
         if not np.isfinite(series).all():
             continue
-        full = imwg(t, series)
+        full = imwg(t, series, urine_m_protein=urine)
         timepoint[i] = full.assessments["response"].iloc[1:].isin(IMWG_RESPONDERS)
         confirmed[i] = False
         if timepoint[i].sum() < 2:
             continue  # a confirmed ≥ PR needs two assessments at ≥ PR: none in any prefix
         for k in range(weeks.size):
-            best = full if k == weeks.size - 1 else imwg(t[:k + 2], series[:k + 2])
+            best = full if k == weeks.size - 1 else imwg(t[:k + 2], series[:k + 2],
+                                                         urine_m_protein=urine[:k + 2])
             confirmed[i, k] = best.best_response in IMWG_RESPONDERS
     dims = (*relative.dims[:-1], "week")
     shape = (*relative.shape[:-1], weeks.size)
@@ -684,15 +740,20 @@ class CarnkSimulation:
 
 def simulate_carnk(source, *, doses=(1e8, 1e9, 3e9), n: int = 200, seed: int = 0,
                    weeks=IMWG_WEEKS, ligand_positive: float = 0.62, il6_fold: float = 10.0,
-                   baseline_g_dl: float = 2.0, credible: float = CREDIBLE,
+                   baseline_g_dl: float | MProteinBaseline = MPROTEIN_BASELINE,
+                   credible: float = CREDIBLE,
                    model="nkg2d_carnk_mm", iiv=None, covariates=None, draws=None, solver=None,
                    chunk=None) -> CarnkSimulation:
     """NKG2D-CAR-NK in myeloma at each flat dose (cells) in ``doses``: DLT within 4 weeks
     (`carnk_dlt`) and IMWG ORR at ``weeks`` (`carnk_imwg`), with credible intervals over
     draws. Unless ``covariates`` are given, each virtual subject's tumour expresses NKG2D
     ligands (``NKG2DL_POS`` = 1) with probability ``ligand_positive`` (62%, protocol) drawn
-    with ``seed``."""
+    with ``seed``. Each virtual subject's baseline serum M-protein is drawn from
+    ``baseline_g_dl`` (a `MProteinBaseline`, or one float for all; assumption 5)."""
     credible = _check_credible(credible)
+    if isinstance(baseline_g_dl, MProteinBaseline):
+        rng_m = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
+        baseline_g_dl = baseline_g_dl.sample(n, rng_m)
     if covariates is None:
         if not 0 <= ligand_positive <= 1:
             raise ValueError(f"ligand_positive must lie in [0, 1], got {ligand_positive!r}")

@@ -85,27 +85,30 @@ def cyclophosphamide() -> Block:
 
 
 def pembrolizumab() -> Block:
-    """Two compartments (mg, L) with weight on CL and Vc (Ahamadi 2017), and PD-1 receptor
-    occupancy ``ro = c_pd1/(c_pd1 + ec50_ro)``."""
+    """Two compartments (mg, L) with allometric weight on both clearances, CL and Q, by
+    ``(WT/76.8)^wt_cl_pd1`` and on both volumes, Vc and Vp, by ``(WT/76.8)^wt_vc_pd1``
+    (Ahamadi 2017), and PD-1 receptor occupancy ``ro = c_pd1/(c_pd1 + ec50_ro)``."""
     lit = dict(tag="lit", source=AHAMADI_2017)
     params = [
         Param("cl_pd1", 0.22, "L/day", "clearance at 76.8 kg", **lit),
         Param("vc_pd1", 3.48, "L", "central volume at 76.8 kg", **lit),
-        Param("q_pd1", 0.795, "L/day", "inter-compartmental clearance", **lit),
-        Param("vp_pd1", 4.06, "L", "peripheral volume", **lit),
-        Param("wt_cl_pd1", 0.595, "1", "exponent of (WT/76.8) on clearance", positive=False,
-              **lit),
-        Param("wt_vc_pd1", 0.489, "1", "exponent of (WT/76.8) on central volume",
+        Param("q_pd1", 0.795, "L/day", "inter-compartmental clearance at 76.8 kg", **lit),
+        Param("vp_pd1", 4.06, "L", "peripheral volume at 76.8 kg", **lit),
+        Param("wt_cl_pd1", 0.595, "1", "exponent of (WT/76.8) on both clearances (CL, Q)",
+              positive=False, **lit),
+        Param("wt_vc_pd1", 0.489, "1", "exponent of (WT/76.8) on both volumes (Vc, Vp)",
               positive=False, **lit),
         Param("ec50_ro", 0.5, "µg/mL", "anti-PD-1 concentration at 50% receptor occupancy",
               tag="asm", source="assumption"),
     ]
 
     def rates(t, s, p, c, d):
-        w = c.WT / 76.8
-        cl = p.cl_pd1 * w ** p.wt_cl_pd1
-        flux = p.q_pd1 * (d.c_pd1 - s.pd1_peripheral / p.vp_pd1)
-        return {"pd1_central": -cl * d.c_pd1 - flux, "pd1_peripheral": flux}
+        # one clearance factor for CL and Q, one volume factor for Vc and Vp (Ahamadi 2017)
+        w_cl = (c.WT / 76.8) ** p.wt_cl_pd1
+        w_v = (c.WT / 76.8) ** p.wt_vc_pd1
+        c_peripheral = s.pd1_peripheral / (p.vp_pd1 * w_v)
+        flux = p.q_pd1 * w_cl * (d.c_pd1 - c_peripheral)
+        return {"pd1_central": -p.cl_pd1 * w_cl * d.c_pd1 - flux, "pd1_peripheral": flux}
 
     return Block(
         name="pembrolizumab",
