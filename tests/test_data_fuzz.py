@@ -44,7 +44,7 @@ def test_perturbed_tables_only_raise_data_error(edits, drop_line):
 
 
 def test_absurd_steady_state_infusion_is_a_data_error():
-    text = "ID,TIME,AMT,EVID,CMT,RATE,II,SS\n1,0,1e308,1,1,1e-300,1,1\n"
+    text = "ID,TIME,AMT,EVID,CMT,RATE,II,SS\n1,0,1e90,1,1,1e-300,1,1\n"
     try:
         build_events(cp.load_model("pk_1cmt_oral"), cp.read_nonmem(io.StringIO(text)))
     except cp.DataError as err:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from .atomic import atomic_path
 from .config import AnalysisConfig, ConfigError, load_config
+from .errors import OutputError
 
 GRID_POINTS = 200
 
@@ -33,21 +34,36 @@ def run_analysis(config_path, *, resume: bool = False, progress: bool = True,
 
     cfg = load_config(config_path)
     out = cfg.out_dir
-    out.mkdir(parents=True, exist_ok=True)
+    _check_writable(out, cfg)
     checkpoint = out / "checkpoint.npz"
-    if checkpoint.exists() and not resume:
-        checkpoint.unlink()
     kwargs = {**cfg.fit_kwargs, **(overrides or {})}
+    run_id = _run_identity(cfg, kwargs)
     data = _data(cfg, kwargs)
+    if resume and checkpoint.exists():
+        _check_resume(checkpoint, run_id, cfg)
+    else:
+        checkpoint.unlink(missing_ok=True)
+        with atomic_path(_identity_path(checkpoint)) as tmp:
+            tmp.write_text(json.dumps(run_id, indent=2) + "\n")
     started = time.perf_counter()
     say = print if progress else (lambda *a, **k: None)
     say(f"fitting {cfg.path} ({kwargs['method']}; model {kwargs['model']}, "
-        f"{data.ID.nunique()} subjects)", flush=True)
+        f"{data.n_subjects} subjects)", flush=True)
     fit = cp.fit(**{**kwargs, "data": data}, progress=progress,
                  checkpoint=checkpoint if kwargs["method"] == "nuts" else None)
     elapsed = time.perf_counter() - started
     say(f"fit done in {elapsed:.0f} s; writing {out}", flush=True)
+    try:
+        return _write_outputs(fit, cfg, kwargs, out, elapsed, checkpoint)
+    except OSError as err:
+        # Every file is replaced atomically, so what was there before is still whole.
+        raise OutputError(
+            f"could not write the results to {out} ({err}); the previous outputs and the "
+            f"checkpoint are unchanged: free space (or fix permissions) and run `cellpkpd fit "
+            f"{cfg.path} --resume`") from None
 
+
+def _write_outputs(fit, cfg, kwargs, out, elapsed, checkpoint) -> Path:
     fit.save(out)
     summary = fit.summary()
     diagnostics = fit.diagnostics()
@@ -60,28 +76,115 @@ def run_analysis(config_path, *, resume: bool = False, progress: bool = True,
     with atomic_path(out / "run.json") as tmp:
         tmp.write_text(json.dumps(_run_record(fit, cfg, kwargs, elapsed), indent=2) + "\n")
     checkpoint.unlink(missing_ok=True)
+    _identity_path(checkpoint).unlink(missing_ok=True)
     return report
 
 
-def _data(cfg: AnalysisConfig, kwargs: dict) -> pd.DataFrame:
-    """The data table, restricted to the observed outputs the config lists."""
-    data = pd.read_csv(kwargs["data"], na_values=["."])
-    if cfg.outputs:
-        names = data["DVID"].map(lambda v: _output_name(v, kwargs.get("dvid") or {}))
-        unknown = sorted(set(cfg.outputs) - set(names.dropna().astype(str)))
-        if unknown:
-            raise ConfigError(f"{cfg.path}: data.outputs names {unknown}, which no DVID in "
-                              f"{kwargs['data']} observes")
-        keep = (data["EVID"] != 0) | names.astype(str).isin(cfg.outputs)
-        data = data[keep].reset_index(drop=True)
-    return data
+#: What a resumed run must share with the run that wrote the checkpoint.
+RESUME_KEYS = ("seed", "config_sha256", "data_sha256", "chains", "warmup", "samples")
 
 
-def _output_name(dvid_value, dvid_map: dict):
-    """The output a DVID entry names: mapped if it is a number in ``dvid_map``."""
-    if isinstance(dvid_value, float) and dvid_value.is_integer():
-        return dvid_map.get(int(dvid_value), dvid_value)
-    return dvid_map.get(dvid_value, dvid_value)
+def _identity_path(checkpoint: Path) -> Path:
+    return checkpoint.with_name("checkpoint.json")
+
+
+def _run_identity(cfg: AnalysisConfig, kwargs: dict) -> dict:
+    """Seed, settings and the hashes of the config and data: what a checkpoint belongs to."""
+    data = Path(cfg.fit_kwargs["data"]).read_bytes()
+    return {"seed": kwargs.get("seed", 0), "config_sha256": cfg.sha256,
+            "data_sha256": hashlib.sha256(data).hexdigest(),
+            **{k: kwargs.get(k) for k in ("chains", "warmup", "samples")}}
+
+
+def _check_resume(checkpoint: Path, run_id: dict, cfg: AnalysisConfig) -> None:
+    """Refuse to continue chains that another seed, config, data or setting started, and
+    say so for a damaged checkpoint, before anything compiles."""
+    fresh = f"run `cellpkpd fit {cfg.path}` without --resume to start afresh"
+    try:
+        with np.load(checkpoint) as f:
+            int(f["done"])
+        saved = json.loads(_identity_path(checkpoint).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{checkpoint} has no record of the run that wrote it "
+                          f"({_identity_path(checkpoint).name}); {fresh}") from None
+    except Exception as err:  # a truncated zip, a missing array, bad JSON
+        raise ConfigError(f"checkpoint {checkpoint} is damaged ({type(err).__name__}: {err}), "
+                          f"e.g. by a crash while it was copied; {fresh}") from None
+    differs = [f"{k}: checkpoint {saved.get(k)!r}, now {run_id[k]!r}" for k in RESUME_KEYS
+               if saved.get(k) != run_id[k]]
+    if differs:
+        raise ConfigError(f"--resume: {checkpoint} was written by a different run ("
+                          + "; ".join(differs) + f"); restore the original settings, or {fresh}")
+
+
+def _check_writable(out: Path, cfg: AnalysisConfig) -> None:
+    """``out/`` must be writable before minutes of fitting, not after."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"{cfg.path}: cannot write the results folder {out} ({err.strerror}); "
+                          "make it writable, or copy the analysis folder somewhere "
+                          "writable") from None
+
+
+def _data(cfg: AnalysisConfig, kwargs: dict):
+    """The data as `read_nonmem` reads them (what ``check-data`` reports), checked against
+    the model, and restricted to the observed outputs the config lists."""
+    import dataclasses
+
+    from .fitting.run import default_output_for
+    from .loading import load_model
+    from .nonmem import read_nonmem
+
+    model = load_model(kwargs["model"])
+    _check_report(cfg, model)
+    dataset = read_nonmem(kwargs["data"], dvid_map=kwargs.get("dvid"),
+                          outputs=model.output_names,
+                          default_output=default_output_for(model, kwargs.get("error")))
+    kwargs["dvid"] = None  # applied: the dataset's DVIDs are output names or numbers now
+    if not cfg.outputs:
+        return dataset
+    if "DVID" not in dataset.items:
+        raise ConfigError(f"{cfg.path}: data.outputs lists {cfg.outputs}, but "
+                          f"{kwargs['data']} has no DVID column to say which output each "
+                          "observation measures; add a DVID column, or drop data.outputs")
+    unknown = sorted(set(cfg.outputs) - set(model.output_names))
+    if unknown:
+        raise ConfigError(f"{cfg.path}: data.outputs names {unknown}, which are not outputs "
+                          f"of model {model.name!r}; its outputs are {list(model.output_names)}")
+    table = dataset.table
+    names = table["DVID"].map(lambda v: _output_name(v, model.output_names))
+    never = sorted(set(cfg.outputs) - set(names.dropna()))
+    if never:
+        raise ConfigError(f"{cfg.path}: data.outputs names {never}, which no DVID in "
+                          f"{kwargs['data']} observes")
+    keep = (table["EVID"] != 0).to_numpy() | names.isin(cfg.outputs).to_numpy()
+    return dataclasses.replace(dataset, table=table[keep].reset_index(drop=True))
+
+
+def _output_name(dvid_value, output_names):
+    """The output a (validated) DVID names: a name, or a 1-based output number."""
+    if isinstance(dvid_value, str):
+        return dvid_value
+    if pd.isna(dvid_value):
+        return None
+    return output_names[int(dvid_value) - 1]
+
+
+def _check_report(cfg: AnalysisConfig, model) -> None:
+    """[report] settings, checked before the fit rather than after it."""
+    n_rep = cfg.report.get("vpc_replicates", 100)
+    if n_rep < 1:
+        raise ConfigError(f"{cfg.path}: 'report.vpc_replicates' = {n_rep} must be >= 1 "
+                          "(100 is typical)")
+    unknown = sorted(set(cfg.report.get("log_outputs", [])) - set(model.output_names))
+    if unknown:
+        raise ConfigError(f"{cfg.path}: 'report.log_outputs' names {unknown}, which are not "
+                          f"outputs of model {model.name!r}; its outputs are "
+                          f"{list(model.output_names)}")
 
 
 def write_figures(fit, cfg: AnalysisConfig, out: Path) -> dict:

@@ -340,7 +340,7 @@ def cmd_simulate(args) -> int:
                 raise _usage_error(f"--{option} goes with --regimen; a --data table carries its "
                                    "own covariates")
         model = args.model
-        dataset = cp.read_nonmem(args.data)
+        dataset = cp.read_nonmem(args.data, dv_required=False)
     sim = cp.simulate(model, dataset, _parse_params(args.param), times=times,
                       states=args.states)
     if args.regimen:
@@ -364,9 +364,17 @@ def cmd_check_data(args) -> int:
     import cellpkpd as cp
 
     try:
-        data = cp.read_nonmem(args.file)
         if args.model:
-            cp.problem(args.model, data, times=[0.0])
+            # What the fit checks: each observation's output (DVID), then the records
+            # against the model's compartments.
+            from .fitting.run import default_output_for
+
+            model = cp.load_model(args.model)
+            data = cp.read_nonmem(args.file, outputs=model.output_names,
+                                  default_output=default_output_for(model, None))
+            cp.problem(model, data, times=[0.0])
+        else:
+            data = cp.read_nonmem(args.file)
     except cp.DataError as err:
         print(err)
         return 1
@@ -398,10 +406,28 @@ def cmd_fit(args) -> int:
         value = getattr(args, name)
         if value is not None:
             overrides[name] = value
-    report = run_analysis(args.config, resume=args.resume, progress=not args.quiet,
-                          overrides=overrides)
+    try:
+        report = run_analysis(args.config, resume=args.resume, progress=not args.quiet,
+                              overrides=overrides)
+    except KeyboardInterrupt:
+        print(_interrupted_message(args.config), file=sys.stderr)
+        return 130
     print(f"report: {report}")
     return 0
+
+
+def _interrupted_message(config) -> str:
+    """One line after Ctrl-C: what was saved, and how to continue."""
+    checkpoint = Path(config).resolve().parent / "out" / "checkpoint.npz"
+    if not checkpoint.exists():
+        return "interrupted before the first NUTS checkpoint; nothing was saved"
+    try:
+        with np.load(checkpoint) as f:
+            done = int(f["done"])
+        what = f"{done} NUTS iterations saved in {checkpoint}"
+    except Exception:  # a damaged checkpoint: --resume will say so
+        what = f"a checkpoint at {checkpoint}"
+    return f"interrupted: {what}; continue with: cellpkpd fit {config} --resume"
 
 
 def cmd_models(args) -> int:
@@ -464,6 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .compile_cache import enable_compilation_cache
+
+    enable_compilation_cache()
     try:
         return args.func(args)
     except Exception as err:  # a CLI user gets the message, not a traceback

@@ -99,6 +99,8 @@ def load_config(path) -> AnalysisConfig:
     path = Path(path).resolve()
     if not path.exists():
         raise ConfigError(f"{path}: no such file")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory; give the path of its fit.toml")
     text = path.read_bytes()
     try:
         raw = tomllib.loads(text.decode())
@@ -124,6 +126,12 @@ def load_config(path) -> AnalysisConfig:
     if not data_path.exists():
         raise ConfigError(f"{path}: [data] path {raw['data']['path']!r} does not exist "
                           f"(looked for {data_path})")
+    if not data_path.is_file():
+        raise ConfigError(f"{path}: [data] path {raw['data']['path']!r} is a directory; give "
+                          "the path of the NONMEM-format CSV file")
+    _check_method(raw.get("method", {}), path)
+    if raw.get("seed", 0) < 0:
+        raise ConfigError(f"{path}: 'seed' = {raw['seed']} must be >= 0 (a JAX PRNG seed)")
     model = (model_spec["name"] if "name" in model_spec
              else str((path.parent / model_spec["path"]).resolve()))
     pop = raw.get("population", {})
@@ -136,8 +144,7 @@ def load_config(path) -> AnalysisConfig:
         "error": pop.get("error"), "fixed": pop.get("fixed"),
         "estimate": pop.get("estimate"),
         "priors": _priors(pop.get("priors", {}), path),
-        "dvid": ({int(k): v for k, v in raw["data"]["dvid"].items()}
-                 if "dvid" in raw["data"] else None),
+        "dvid": _dvid(raw["data"].get("dvid"), path),
         **method,
     }
     if "solver" in raw:
@@ -150,6 +157,33 @@ def load_config(path) -> AnalysisConfig:
     return AnalysisConfig(path=path, raw=raw, sha256=hashlib.sha256(text).hexdigest(),
                           fit_kwargs=kwargs, report=raw.get("report", {}),
                           outputs=raw["data"].get("outputs"))
+
+
+def _dvid(mapping: dict | None, path: Path) -> dict | None:
+    """``{ 1 = "cp" }``: TOML keys are text; each must be a whole DVID number."""
+    if mapping is None:
+        return None
+    out = {}
+    for key, name in mapping.items():
+        if not key.strip().isdigit():
+            raise ConfigError(f"{path}: 'data.dvid' key {key!r} is not a DVID number; write "
+                              "dvid = { 1 = \"output\", 2 = \"other\" }")
+        if not isinstance(name, str):
+            raise ConfigError(f"{path}: 'data.dvid.{key}' must be an output name, got {name!r}")
+        out[int(key)] = name
+    return out
+
+
+def _check_method(method: dict, path: Path) -> None:
+    """Sampler settings whose mistakes would otherwise surface after compiling."""
+    accept = method.get("target_accept")
+    if accept is not None and not 0 < accept < 1:
+        raise ConfigError(f"{path}: 'method.target_accept' = {accept} must be in (0, 1), "
+                          "e.g. 0.8")
+    for key in ("chains", "warmup", "samples", "max_tree_depth", "warmup_tree_depth",
+                "svi_steps", "init_starts"):
+        if key in method and method[key] < 1:
+            raise ConfigError(f"{path}: 'method.{key}' = {method[key]} must be >= 1")
 
 
 def _check(table: dict, schema: dict, path: Path, prefix: str) -> None:

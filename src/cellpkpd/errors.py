@@ -18,6 +18,10 @@ class ParameterError(CellpkpdError, ValueError):
     """A parameter value is unknown to the model, non-finite or outside its bounds."""
 
 
+class OutputError(CellpkpdError, OSError):
+    """A result could not be written (disk full, permissions); earlier outputs are intact."""
+
+
 class SolverError(CellpkpdError, RuntimeError):
     """The ODE solve (or a steady-state iteration) failed for one or more subjects."""
 

@@ -115,7 +115,8 @@ def build_events(model, dataset: Dataset, *, grid=None, covariates: str = "nocb"
     if covariates not in ("nocb", "locf"):
         raise ValueError(f"covariates must be 'nocb' or 'locf', got {covariates!r}")
     grid = np.asarray([] if grid is None else grid, dtype=float)
-    problems: list[DataProblem] = check_dvid(dataset.table, model.output_names)
+    problems: list[DataProblem] = check_dvid(dataset.table, model.output_names,
+                                                  model.output_names[0])
     per_subject = []
     for sid, rows in dataset.subject_tables():
         per_subject.append(_subject(model, sid, rows, grid, covariates, problems))

@@ -8,8 +8,11 @@ seconds.
 
 from __future__ import annotations
 
+import csv
+import difflib
 import io
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -26,6 +29,9 @@ RESERVED = (
 )  # fmt: skip
 _NUMERIC_ITEMS = ("ID", "TIME", "EVID", "MDV", "AMT", "RATE", "DUR", "ADDL", "II", "SS", "DV",
                   "BLQ", "CENS", "LLOQ", "LIMIT", "OCC")
+#: No dose is larger than this in any unit (1e12 cells/kg x 1e3 kg is 1e15); beyond it the
+#: solution overflows to inf with no solver failure. A larger AMT is an exponent typo.
+MAX_AMOUNT = 1e100
 _DEFAULTS = {"AMT": 0.0, "RATE": 0.0, "DUR": 0.0, "ADDL": 0.0, "II": 0.0, "SS": 0.0,
              "BLQ": 0.0}
 _MISSING = ("", ".")
@@ -35,7 +41,8 @@ MAX_ADDL = 10_000
 
 
 def read_nonmem(source, *, covariate_fill: str | None = None,
-                dvid_map: Mapping | None = None, outputs=None) -> Dataset:
+                dvid_map: Mapping | None = None, outputs=None,
+                default_output: str | None = None, dv_required: bool = True) -> Dataset:
     """Read and validate a NONMEM-format table.
 
     Parameters
@@ -50,6 +57,13 @@ def read_nonmem(source, *, covariate_fill: str | None = None,
         DVID number -> output name, e.g. ``{1: "cp", 2: "effect"}``.
     outputs : sequence of str, optional
         The output names DVID may use (a model's ``output_names``); checked when given.
+        With several outputs, every observation needs a DVID, unless ``default_output``
+        says which output the observations without one measure.
+    default_output : str, optional
+        The output of observations without DVID (checked with ``outputs``).
+    dv_required : bool
+        An observation record (EVID 0, MDV 0) must have a DV: True for fitting. False for a
+        simulation table, whose output rows may have DV '.'.
 
     Returns
     -------
@@ -74,13 +88,22 @@ def read_nonmem(source, *, covariate_fill: str | None = None,
       compartment).
     """
     if isinstance(source, Dataset):
-        if dvid_map is None and outputs is None:
+        if dvid_map is None:
+            # Already validated: only the model-dependent DVID check is left, and the source
+            # row numbers are kept for its messages.
+            if outputs is not None:
+                problems = check_dvid(source.table, outputs, default_output)
+                if problems:
+                    raise DataError(problems, source.source)
             return source
         source = source.to_dataframe()
     if covariate_fill not in (None, "locf", "nocb"):
-        raise ValueError(f"covariate_fill must be 'locf', 'nocb' or None, got {covariate_fill!r}")
+        raise DataError(DataProblem(
+            f"covariate_fill must be 'locf', 'nocb' or None, got {covariate_fill!r}",
+            "use covariate_fill='locf' or 'nocb'"))
     name, raw = _load_raw(source)
-    return _validate(raw, name, covariate_fill, dvid_map, outputs)
+    return _validate(raw, name, covariate_fill, dvid_map, outputs, default_output,
+                     dv_required)
 
 
 def _load_raw(source) -> tuple[str | None, pd.DataFrame]:
@@ -90,35 +113,102 @@ def _load_raw(source) -> tuple[str | None, pd.DataFrame]:
         return None, raw.reset_index(drop=True)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
+        if path.is_dir():
+            raise DataError(DataProblem(f"{path} is a directory, not a table",
+                                        "give the path of the CSV file"), str(path))
         if not path.is_file():
             raise DataError(DataProblem(f"file {path} does not exist", "check the path"),
                             str(path))
-        text = path.read_text()
         name = str(path)
+        text = _decode(path.read_bytes(), name)
     elif hasattr(source, "read"):
         text = source.read()
-        if isinstance(text, bytes):
-            text = text.decode()
         name = getattr(source, "name", None)
+        if isinstance(text, bytes):
+            text = _decode(text, name)
     else:
-        raise TypeError(
-            f"read_nonmem takes a path, a file object or a pandas DataFrame, got {type(source)}"
-        )
-    first_line = text.split("\n", 1)[0]
-    if not first_line.strip():
+        raise DataError(DataProblem(
+            f"read_nonmem takes a path, a file object or a pandas DataFrame, got "
+            f"{type(source).__name__}", "pass the table's path"))
+    text = text.lstrip("\ufeff")
+    # Blank lines before the header carry no records (data rows are counted after it).
+    lines = text.split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    text = "\n".join(lines)
+    if not text.strip():
         raise DataError(DataProblem("the table is empty (no header)",
                                     "supply a header row and records"), name)
-    sep = "," if "," in first_line else r"\s+"
-    try:
-        # The C parser types clean numeric columns itself ('.' and '' are missing); only
-        # columns holding text come back as objects and take the slower checked path.
-        raw = pd.read_csv(io.StringIO(text), sep=sep, na_values=list(_MISSING),
-                          keep_default_na=False, skipinitialspace=True, skip_blank_lines=True)
-    except pd.errors.ParserError as err:
-        raise DataError(DataProblem(f"the table cannot be parsed as CSV ({err})",
-                                    "give every row as many fields as the header"), name) from None
-    raw.columns = [c.strip() for c in raw.columns]
+    first_line = lines[0]
+    sep = _separator(first_line, name)
+    header = _header(first_line, sep, name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", pd.errors.ParserWarning)
+        try:
+            # The C parser types clean numeric columns itself ('.' and '' are missing); only
+            # columns holding text come back as objects and take the slower checked path.
+            # index_col=False: a row with a trailing separator must not shift every column.
+            raw = pd.read_csv(io.StringIO(text), sep=sep, na_values=list(_MISSING),
+                              keep_default_na=False, skipinitialspace=True,
+                              skip_blank_lines=True, names=header, header=0, index_col=False)
+        except (pd.errors.ParserError, ValueError) as err:
+            raise DataError(DataProblem(f"the table cannot be parsed as CSV ({err})",
+                                        "give every row as many fields as the header"),
+                            name) from None
+    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+        raise DataError(DataProblem(
+            f"some rows have more fields than the header's {len(header)}",
+            "remove the extra fields, or name their column in the header"), name)
     return name, raw
+
+
+def _decode(data: bytes, name) -> str:
+    """Text of a file: UTF-8 (with or without BOM), UTF-16 with a BOM, else Latin-1 (which
+    decodes any bytes; the non-ASCII characters can only be in text columns)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise DataError(DataProblem("the file starts with a UTF-16 mark but is not UTF-16",
+                                        "save it as UTF-8 CSV"), name) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _separator(first_line: str, name) -> str:
+    """',' if the header has one, else whitespace; ';' and tabs-with-commas are refused."""
+    if "," in first_line:
+        return ","
+    if ";" in first_line:
+        raise DataError(DataProblem(
+            "the header is separated by ';', which NONMEM (NM-TRAN) does not read",
+            "save the table with ',' (or whitespace) between fields and '.' as the decimal "
+            "mark"), name)
+    return r"\s+"
+
+
+def _header(first_line: str, sep: str, name) -> list[str]:
+    """Column names, checked before pandas renames duplicates (``AMT.1``) or fills empty
+    names (``Unnamed: 3``)."""
+    fields = next(csv.reader([first_line])) if sep == "," else first_line.split()
+    names = [f.strip() for f in fields]
+    # A trailing separator on the header leaves one empty name at the end: harmless.
+    while len(names) > 1 and not names[-1]:
+        names.pop()
+    problems = [DataProblem(f"column {k + 1} of the header has no name",
+                            "name it, or remove the empty field", column=f"#{k + 1}")
+                for k, n in enumerate(names) if not n]
+    upper = [n.upper() for n in names]
+    dupes = sorted({u for u in upper if u and upper.count(u) > 1})
+    if dupes:
+        problems.append(DataProblem(
+            f"columns {dupes} appear more than once (names are case-insensitive)",
+            "rename or drop the duplicates", column=dupes[0]))
+    if problems:
+        raise DataError(problems, name)
+    return names
 
 
 def _text(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -145,7 +235,8 @@ def _problems(problems, rows, mask, message, fix, column, values=None):
         problems.append(DataProblem(text, fix, int(rows[k]), column))
 
 
-def _validate(raw, source, covariate_fill, dvid_map, outputs) -> Dataset:
+def _validate(raw, source, covariate_fill, dvid_map, outputs, default_output=None,
+              dv_required=True) -> Dataset:
     upper = [c.upper() for c in raw.columns]
     dupes = sorted({u for u in upper if upper.count(u) > 1})
     if dupes:
@@ -159,7 +250,8 @@ def _validate(raw, source, covariate_fill, dvid_map, outputs) -> Dataset:
 
     # Comment rows: a mark in a C column, or a first field starting with # or @.
     comment = np.zeros(len(raw), dtype=bool)
-    if raw[raw.columns[0]].dtype == object:
+    # Any non-numeric dtype holds text: object, or pandas' ``str`` dtype (pandas >= 3).
+    if not pd.api.types.is_numeric_dtype(raw[raw.columns[0]]):
         first_text, _ = _text(raw[raw.columns[0]])
         comment |= first_text.str[:1].isin(["#", "@"]).fillna(False).to_numpy(dtype=bool)
     if "C" in raw.columns:
@@ -178,6 +270,9 @@ def _validate(raw, source, covariate_fill, dvid_map, outputs) -> Dataset:
         raise DataError(DataProblem("the table has a header but no data rows", "add records"),
                         source)
 
+    typos = _typos(raw.columns)
+    if typos:
+        raise DataError(typos, source)
     problems: list[DataProblem] = []
     table = pd.DataFrame({"ROW": rows})
     for col in _NUMERIC_ITEMS:
@@ -209,7 +304,7 @@ def _validate(raw, source, covariate_fill, dvid_map, outputs) -> Dataset:
         if mapping is not None:
             encodings[col] = mapping
 
-    problems += _check_records(table, outputs)
+    problems += _check_records(table, outputs, default_output, dv_required)
     problems += _fill_covariates(table, covariate_columns, covariate_fill)
     if problems:
         raise DataError(_first_per_cell(problems), source)
@@ -240,10 +335,15 @@ def _dvid(raw, dvid_map, rows, problems) -> np.ndarray:
     if "DVID" not in raw.columns:
         return np.full(len(raw), None, dtype=object)
     values = _names_or_numbers(raw["DVID"])
+    for k, v in enumerate(values):
+        if isinstance(v, float):  # whole numbers came back as int
+            problems.append(DataProblem(
+                f"DVID {v} is not a whole number, so it names no output",
+                "write the output's number (1, 2, ...) or its name", int(rows[k]), "DVID"))
     if dvid_map:
         mapping = {float(k): v for k, v in dvid_map.items()}
         for k, v in enumerate(values):
-            if isinstance(v, (int, float, np.integer, np.floating)):
+            if isinstance(v, (int, np.integer)):
                 if float(v) in mapping:
                     values[k] = mapping[float(v)]
                 else:
@@ -286,9 +386,32 @@ def _censoring(table, rows, problems) -> None:
               "give the limit in an LLOQ (or LIMIT) column", "BLQ")
 
 
+def _typos(columns) -> list[DataProblem]:
+    """A column named like an absent data item (``AMNT`` for ``AMT``) is a typo, not a
+    covariate: read as one, every dose would silently have AMT 0."""
+    problems = []
+    for col in columns:
+        if col in RESERVED:
+            continue
+        # An item's name with a suffix (DUR2, AMT_MG) is a deliberate covariate name.
+        absent = [r for r in RESERVED
+                  if r not in columns and len(r) > 1 and not col.startswith(r)]
+        close = difflib.get_close_matches(col, absent, n=1, cutoff=0.8)
+        if close:
+            problems.append(DataProblem(
+                f"{col} is not a NONMEM data item; did you mean {close[0]}? (read as a "
+                "covariate, it would leave every record without " + close[0] + ")",
+                f"rename it {close[0]}, or rename the covariate so it does not look like a "
+                "data item", column=col))
+    return problems
+
+
 def _covariate(series, col, rows, problems):
     """Numeric values, or codes of a text column with its ``{label: code}`` mapping."""
     values, unparseable, text = _numbers(series)
+    _problems(problems, rows, np.isinf(values), "covariate value is not finite (inf, or a "
+              "number beyond 1.8e308)", "write a finite number, or '.' for missing", col)
+    values = np.where(np.isinf(values), np.nan, values)
     if not unparseable.any():
         return values, None
     parsed = ~np.isnan(values)
@@ -306,7 +429,8 @@ def _covariate(series, col, rows, problems):
     return codes, mapping
 
 
-def _check_records(table: pd.DataFrame, outputs) -> list[DataProblem]:
+def _check_records(table: pd.DataFrame, outputs, default_output=None,
+                   dv_required=True) -> list[DataProblem]:
     problems: list[DataProblem] = []
     rows = table["ROW"].to_numpy()
     col = {c: table[c].to_numpy() for c in ("ID", "TIME", "EVID", "AMT", "RATE", "DUR", "ADDL",
@@ -326,6 +450,13 @@ def _check_records(table: pd.DataFrame, outputs) -> list[DataProblem]:
     flag(dose & ~(amt > 0) & ~ss_infusion, "a dose must have AMT > 0",
          "give the amount, or use SS=1 with AMT=0 and RATE>0 for a steady-state infusion",
          "AMT")
+    flag((evid == 0) & (amt != 0),
+         "an observation record (EVID 0) has AMT != 0; NM-TRAN rejects this too",
+         "set AMT to 0 (or '.') on observation rows, or EVID 1 for a dose", "AMT")
+    flag(np.abs(amt) > MAX_AMOUNT, f"AMT is beyond {MAX_AMOUNT:g}, which no dose reaches",
+         "correct the exponent or the unit of AMT", "AMT")
+    flag(np.abs(rate) > MAX_AMOUNT, f"RATE is beyond {MAX_AMOUNT:g}, which no infusion reaches",
+         "correct the exponent or the unit of RATE", "RATE")
     flag(dose & (rate < 0) & ~np.isin(rate, [-1, -2]),
          "RATE must be >= 0, -1 (modeled rate) or -2 (modeled duration)", "correct the RATE",
          "RATE")
@@ -346,10 +477,12 @@ def _check_records(table: pd.DataFrame, outputs) -> list[DataProblem]:
     flag(dose & (ss > 0) & ~(col["II"] > 0) & ~ss_infusion,
          "a steady-state dose (SS=1/2) needs II > 0",
          "give II, or use a steady-state infusion (AMT=0, RATE>0)", "II")
-    flag((evid == 0) & (col["MDV"] == 0) & table["DV"].isna().to_numpy(),
-         "an observation (EVID=0, MDV=0) has no DV", "give the DV, or set MDV=1", "DV")
+    if dv_required:
+        flag((evid == 0) & (col["MDV"] == 0) & table["DV"].isna().to_numpy(),
+             "an observation (EVID=0, MDV=0) has no DV",
+             "give the DV, or set MDV=1 (a simulation does not need DV)", "DV")
     if outputs is not None:
-        problems += check_dvid(table, outputs)
+        problems += check_dvid(table, outputs, default_output)
 
     # Subjects must be contiguous; time must not go backwards except across a reset.
     ids, time = col["ID"], col["TIME"]
@@ -370,11 +503,23 @@ def _check_records(table: pd.DataFrame, outputs) -> list[DataProblem]:
     return problems
 
 
-def check_dvid(table: pd.DataFrame, outputs) -> list[DataProblem]:
-    """Every DVID must name an output: by name, or by 1-based number."""
+def check_dvid(table: pd.DataFrame, outputs, default_output: str | None = None
+               ) -> list[DataProblem]:
+    """Every DVID must name an output: by name, or by whole 1-based number. With several
+    outputs and no ``default_output``, every observation must have a DVID (as nlmixr2's
+    etTrans and mrgsolve require for several endpoints): otherwise all of them would be
+    taken for the first output."""
     problems = []
     outputs = list(outputs)
     dvid, rows = table["DVID"].to_numpy(), table["ROW"].to_numpy()
+    if len(outputs) > 1 and default_output is None:
+        observed = ((table["EVID"] == 0) & (table["MDV"] == 0)).to_numpy()
+        for k in np.flatnonzero(observed & pd.isna(table["DVID"]).to_numpy()):
+            problems.append(DataProblem(
+                f"the observation has no DVID, and the model has {len(outputs)} outputs "
+                f"({', '.join(outputs[:6])}{', ...' if len(outputs) > 6 else ''})",
+                "add a DVID column naming each observation's output (a name or 1-based "
+                "number), or fit a single output (error={name: kind})", int(rows[k]), "DVID"))
     for k in np.flatnonzero(~pd.isna(table["DVID"]).to_numpy()):
         value = dvid[k]
         if isinstance(value, str):
@@ -382,6 +527,10 @@ def check_dvid(table: pd.DataFrame, outputs) -> list[DataProblem]:
                 problems.append(DataProblem(
                     f"DVID {value!r} names no output of the model",
                     f"use one of {outputs}", int(rows[k]), "DVID"))
+        elif not float(value).is_integer():
+            problems.append(DataProblem(
+                f"DVID {value} is not a whole number, so it names no output",
+                f"use 1-{len(outputs)} or an output name", int(rows[k]), "DVID"))
         elif not 1 <= value <= len(outputs):
             problems.append(DataProblem(
                 f"DVID {value} names no output (the model has {len(outputs)})",

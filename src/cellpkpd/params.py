@@ -22,7 +22,7 @@ def parameter_matrix(model, params: Mapping | None, ids: tuple) -> np.ndarray:
     n = len(ids)
     columns = []
     for spec in model.params:
-        value = np.asarray(params.get(spec.name, spec.value), dtype=float)
+        value = _values(spec, params.get(spec.name, spec.value))
         if value.ndim == 0:
             value = np.full(n, float(value))
         elif value.shape != (n,):
@@ -39,3 +39,21 @@ def parameter_matrix(model, params: Mapping | None, ids: tuple) -> np.ndarray:
                 )
         columns.append(value)
     return np.stack(columns, axis=1) if columns else np.zeros((n, 0))
+
+
+def _values(spec, value) -> np.ndarray:
+    """``value`` as real floats. Text, complex numbers and booleans are refused: float()
+    would turn True into 1.0 and drop an imaginary part without a word."""
+    array = np.asarray(value)
+    kind = array.dtype.kind
+    fix = f"give a real number in {spec.unit or 'the parameter unit'}, or one per subject"
+    if kind == "b":
+        raise ParameterError(f"parameter {spec.name!r} = {value!r} is a boolean, not a number; "
+                             + fix)
+    if kind == "c":
+        raise ParameterError(f"parameter {spec.name!r} = {value!r} is complex; " + fix)
+    try:
+        return np.asarray(array, dtype=float)
+    except (TypeError, ValueError):
+        raise ParameterError(f"parameter {spec.name!r} = {value!r} is not a number; "
+                             + fix) from None

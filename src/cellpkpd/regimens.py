@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .dataset import Dataset
+from .errors import DataError, DataProblem
 from .nonmem import read_nonmem
 
 _MASS = {"g": 1e3, "mg": 1.0, "ug": 1e-3, "µg": 1e-3, "mcg": 1e-3, "ng": 1e-6}  # in mg
@@ -169,11 +170,16 @@ def population_table(regimen: Regimen, subjects=None, times=(), *,
     subjects = pd.DataFrame(subjects).reset_index(drop=True)
     if "ID" not in subjects:
         subjects.insert(0, "ID", np.arange(1, len(subjects) + 1))
-    needs_bsa = any(_parse_unit(d.unit)[1] == "BSA" for d in regimen.doses)
+    per = {_parse_unit(d.unit)[1] for d in regimen.doses}
+    needs_bsa = "BSA" in per
     if needs_bsa and "BSA" not in subjects:
         if not {"WT", "HT"} <= set(subjects):
-            raise ValueError("a dose per m² needs BSA, or WT [kg] and HT [cm], for each subject")
+            raise DataError(DataProblem(
+                "a dose per m² needs BSA, or WT [kg] and HT [cm], for each subject",
+                "give a BSA column, or WT and HT columns", column="BSA"))
+        _check_body_size(subjects, ("WT", "HT"))
         subjects["BSA"] = bsa(subjects["WT"], subjects["HT"], bsa_method)
+    _check_body_size(subjects, [c for c in ("WT", "BSA") if c in per])
     covariates = [c for c in subjects.columns if c != "ID"]
     times = np.asarray(times, dtype=float).reshape(-1)
     records = []
@@ -190,6 +196,26 @@ def population_table(regimen: Regimen, subjects=None, times=(), *,
                                            "DUR", "ADDL", "II", "SS", *covariates])
     frame["DV"] = np.nan
     return read_nonmem(frame)
+
+
+_BODY_UNITS = {"WT": "kg", "HT": "cm", "BSA": "m²"}
+
+
+def _check_body_size(subjects: pd.DataFrame, columns) -> None:
+    """Covariates a dose is scaled by must be finite and > 0, named with the subject: a
+    WT of 0 would otherwise surface as an AMT error in a table the user never wrote."""
+    problems = []
+    for col in columns:
+        if col not in subjects:
+            continue
+        values = pd.to_numeric(subjects[col], errors="coerce").to_numpy(dtype=float)
+        for k in np.flatnonzero(~(np.isfinite(values) & (values > 0))):
+            problems.append(DataProblem(
+                f"subject {subjects['ID'].iloc[k]} has {col} = {subjects[col].iloc[k]!r}; a "
+                f"dose scaled by {col} needs it finite and > 0", f"give {col} in "
+                f"{_BODY_UNITS[col]}", row=int(k) + 1, column=col))
+    if problems:
+        raise DataError(problems, "subjects")
 
 
 # -- protocol regimens ----------------------------------------------------------------------

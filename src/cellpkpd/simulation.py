@@ -14,7 +14,7 @@ import xarray as xr
 
 from . import engine
 from .dataset import Dataset
-from .errors import DataError, DataProblem, SolverError
+from .errors import DataError, DataProblem, ParameterError, SolverError
 from .events import EventTable, build_events
 from .model import Model
 from .nonmem import read_nonmem
@@ -152,8 +152,13 @@ def simulate(model, data, params: Mapping | None = None, *, times=None,
     SolverError
         If the solve fails for any subject (the message names them).
     """
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or (
+            chunk_size < 1):
+        raise ParameterError(f"chunk_size={chunk_size!r} must be a whole number >= 1 (subjects "
+                             "per compiled call, e.g. 4096)")
     model = _as_model(model)
-    dataset = read_nonmem(data)
+    # A simulation table's output rows need no DV.
+    dataset = read_nonmem(data, dv_required=False)
     if times is None:
         table = dataset.table
         obs = table.loc[table.EVID == 0, "TIME"].to_numpy()  # observed and planned samples
