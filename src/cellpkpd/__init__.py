@@ -6,6 +6,7 @@ import jax as _jax
 _jax.config.update("jax_enable_x64", True)
 
 from . import dose_selection, regimens, trial_simulation  # noqa: E402
+from .compile_cache import enable_compilation_cache  # noqa: E402
 from .dataset import Dataset  # noqa: E402
 from .describe import describe  # noqa: E402
 from .dose_selection import DoseSelection, Event, Limit, Target, select_dose  # noqa: E402
@@ -38,6 +39,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CellpkpdError", "Covariate", "DoseSelection", "Event", "Limit", "Target", "select_dose",
+    "enable_compilation_cache",
     "dose_selection", "trial_simulation", "DataError", "DataProblem", "Dataset", "Dose", "Fit",
     "Model",
     "ModelError", "Output", "Param", "ParameterError", "Problem", "Regimen", "ResidualError",

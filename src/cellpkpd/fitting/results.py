@@ -316,17 +316,30 @@ def _derived(record, draws):
         return {"eta": eta, "individual": theta[:, est_cols], "loglik": ll, "ipred": f,
                 "pred": f0, "failed": failed}
 
-    parts = []
     n = c * d
-    for start in range(0, n, _CHUNK):
-        idx = np.arange(start, start + _CHUNK)
+    size = _chunk_size(record, n)
+    parts = []
+    for start in range(0, n, size):
+        idx = np.arange(start, start + size)
         idx = np.where(idx < n, idx, start)
         chunk = {k: jnp.asarray(v[idx]) for k, v in flat.items()}
         out = jax.device_get(one(chunk))
-        keep = min(_CHUNK, n - start)
+        keep = min(size, n - start)
         parts.append({k: v[:keep] for k, v in out.items()})
     return {k: np.concatenate([p[k] for p in parts]).reshape(c, d, *parts[0][k].shape[1:])
             for k in parts[0]}
+
+
+def _chunk_size(record, n: int) -> int:
+    """Draws per compiled call. An ODE solve is vmapped over subjects already, and vmapping
+    it over draws too runs every draw's subjects in lockstep with the slowest (a padded
+    chunk of 256 draws cost minutes): one draw per call, compiled once. The exact solution
+    has no step control and vectorises well: equal chunks of at most `_CHUNK`, so padding
+    is less than one draw per chunk."""
+    if record.prob.solver.method != "closed_form":
+        return 1
+    chunks = -(-n // _CHUNK)
+    return -(-n // chunks)
 
 
 def _mode_scalars(mode, spec) -> dict:
