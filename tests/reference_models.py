@@ -116,7 +116,10 @@ def msc_reference(cov: dict, params: dict | None = None, t_first_dose: float = 0
     # Ahamadi 2017 pembrolizumab
     CL_PD1 = 0.22 * (WT / 76.8) ** 0.595
     VC_PD1 = 3.48 * (WT / 76.8) ** 0.489
-    Q_PD1, VP_PD1, EC50_RO = 0.795, 4.06, 0.5
+    # Ahamadi 2017 scales both clearances and both volumes with weight.
+    Q_PD1 = 0.795 * (WT / 76.8) ** 0.595
+    VP_PD1 = 4.06 * (WT / 76.8) ** 0.489
+    EC50_RO = 0.5
     base = {"mono": P["MONO0"], "cd4": P["CD40"], "cd8": P["CD80"], "nk": P["NK0"]}
 
     def derived(y):
