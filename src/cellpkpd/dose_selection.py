@@ -43,6 +43,7 @@ import xarray as xr
 
 from .endpoints import recist
 from .endpoints.orr import RECIST_RESPONDERS
+from .errors import ArgumentTypeError, ParameterError
 from .regimens import Regimen, msc_ifna_monotherapy
 from .trial_simulation import (
     CREDIBLE,
@@ -81,31 +82,31 @@ class Event:
 
     def __post_init__(self):
         if not (isinstance(self.name, str) and self.name.isidentifier()):
-            raise ValueError(f"Event name must be an identifier (letters, digits, _), got "
+            raise ParameterError(f"Event name must be an identifier (letters, digits, _), got "
                              f"{self.name!r}; it names the table's columns")
 
     def __call__(self, population: xr.Dataset, regimens: Mapping[str, Regimen]):
         flags = self.fn(population, regimens)
         if not isinstance(flags, xr.DataArray):
-            raise TypeError(f"event {self.name!r} returned {type(flags).__name__}; it must "
+            raise ArgumentTypeError(f"event {self.name!r} returned {type(flags).__name__}; it must "
                             "return an xarray.DataArray over (regimen, draw, subject)")
         extra = set(flags.dims) - set(SUBJECT_DIMS)
         if extra or not {"draw", "subject"} <= set(flags.dims):
-            raise ValueError(f"event {self.name!r} returned dims {flags.dims}; it must reduce "
+            raise ParameterError(f"event {self.name!r} returned dims {flags.dims}; it must reduce "
                              "the time dim and keep (regimen, draw, subject)")
         return flags.astype(np.float64)  # every chunk the same dtype, NaN allowed
 
 
 def _check_output_statistic(output: str, statistic: str, within) -> tuple | None:
     if not isinstance(output, str):
-        raise TypeError(f"output must be an output name, got {output!r}")
+        raise ArgumentTypeError(f"output must be an output name, got {output!r}")
     if statistic not in STATISTICS:
-        raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
+        raise ParameterError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
     if within is None:
         return None
     lo, hi = (float(x) for x in within)
     if not lo < hi:
-        raise ValueError(f"within must be (start, stop) with start < stop, got {within!r}")
+        raise ParameterError(f"within must be (start, stop) with start < stop, got {within!r}")
     return lo, hi
 
 
@@ -120,7 +121,7 @@ def _statistic(values: xr.DataArray, statistic: str) -> xr.DataArray:
 def _threshold_event(output, threshold, statistic, within, observed, name, above: bool):
     window = _check_output_statistic(output, statistic, within)
     if not np.isfinite(threshold):
-        raise ValueError(f"threshold must be finite, got {threshold!r}")
+        raise ParameterError(f"threshold must be finite, got {threshold!r}")
     word = "gt" if above else "lt"
     label = name or f"{output}_{statistic}_{word}_{threshold:g}".replace(".", "p").replace(
         "-", "m").replace("+", "")
@@ -164,9 +165,9 @@ def best_response(at_least: str = "PR", *, output: str = "sld", every: float = 4
     measured; a negative draw is reported as 0 mm, `cellpkpd.trial_simulation.measured_sld`)."""
     wanted = {"PR": set(RECIST_RESPONDERS), "CR": {"CR", "iCR"}}
     if at_least not in wanted:
-        raise ValueError(f"at_least must be 'PR' or 'CR', got {at_least!r}")
+        raise ParameterError(f"at_least must be 'PR' or 'CR', got {at_least!r}")
     if not (np.isfinite(every) and every > 0):
-        raise ValueError(f"every must be a positive number of days, got {every!r}")
+        raise ParameterError(f"every must be a positive number of days, got {every!r}")
 
     def fn(population, regimens):
         values = (measured_sld(_observed(population, output)) if observed
@@ -213,13 +214,13 @@ def _as_event(event) -> Event:
         return event
     if callable(event):
         return Event(getattr(event, "__name__", "event"), event)
-    raise TypeError(f"an efficacy/safety criterion needs an Event (e.g. exceeds(...), "
+    raise ArgumentTypeError(f"an efficacy/safety criterion needs an Event (e.g. exceeds(...), "
                     f"best_response(), intolerance()) or a callable, got {event!r}")
 
 
 def _check_probability(kind: str, value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ValueError(f"{kind} {name} must be a probability in [0, 1], got {value!r}")
+        raise ParameterError(f"{kind} {name} must be a probability in [0, 1], got {value!r}")
     return float(value)
 
 
@@ -234,7 +235,7 @@ class _Criterion:
         object.__setattr__(self, "event", _as_event(self.event))
         _check_probability(name, self.probability, "probability")
         if not 0 < _check_probability(name, self.confidence, "confidence"):
-            raise ValueError(f"{name} confidence must be > 0")
+            raise ParameterError(f"{name} confidence must be > 0")
 
 
 @dataclass(frozen=True)
@@ -263,10 +264,10 @@ def _criteria(efficacy, safety) -> tuple:
     def as_tuple(value, cls, argument):
         items = (value,) if isinstance(value, Target | Limit) else tuple(value or ())
         if not items:
-            raise ValueError(f"{argument} is empty: give at least one {cls.__name__}")
+            raise ParameterError(f"{argument} is empty: give at least one {cls.__name__}")
         for item in items:
             if not isinstance(item, cls):
-                raise TypeError(f"{argument} takes {cls.__name__}(event, probability) "
+                raise ArgumentTypeError(f"{argument} takes {cls.__name__}(event, probability) "
                                 f"objects, got {item!r}")
         return items
 
@@ -274,7 +275,7 @@ def _criteria(efficacy, safety) -> tuple:
     names = [c.event.name for c in criteria]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
-        raise ValueError(f"event name(s) {duplicated} are used by more than one criterion; "
+        raise ParameterError(f"event name(s) {duplicated} are used by more than one criterion; "
                          "give each event its own name (name=...)")
     return criteria
 
@@ -306,10 +307,11 @@ def candidate_regimens(candidates, builder: Callable[..., Regimen] = msc_ifna_mo
     elif isinstance(candidates, Sequence) and not isinstance(candidates, str):
         items = list(candidates)
     else:
-        raise TypeError("candidates must be a DataFrame, a list of dicts of regimen fields, or "
+        raise ArgumentTypeError("candidates must be a DataFrame, a list of dicts of regimen "
+                                "fields, or "
                         f"Regimen objects, got {type(candidates).__name__}")
     if not items:
-        raise ValueError("candidates is empty: give at least one candidate, e.g. "
+        raise ParameterError("candidates is empty: give at least one candidate, e.g. "
                          "[{'dose': 2e6, 'infusions': 1, 'interval': 28}]")
     accepted = set(inspect.signature(builder).parameters)
     rows, regimens = [], {}
@@ -322,19 +324,20 @@ def candidate_regimens(candidates, builder: Callable[..., Regimen] = msc_ifna_mo
             fields = {k: v for k, v in item.items() if k != "name"}
             unknown = sorted(set(fields) - accepted)
             if unknown:
-                raise ValueError(f"candidate {i + 1} has unknown field(s) {unknown}; "
+                raise ParameterError(f"candidate {i + 1} has unknown field(s) {unknown}; "
                                  f"{getattr(builder, '__name__', 'the builder')} accepts "
                                  f"{sorted(accepted)} (and 'name')")
             try:
                 reg = builder(**fields)
             except (TypeError, ValueError) as err:
-                raise ValueError(f"candidate {i + 1} ({dict(item)}): {err}") from err
+                raise ParameterError(f"candidate {i + 1} ({dict(item)}): {err}") from err
             name = _candidate_name(item)
         else:
-            raise TypeError(f"candidate {i + 1} is {item!r}; give a dict of regimen fields or "
+            raise ArgumentTypeError(f"candidate {i + 1} is {item!r}; give a dict of regimen "
+                                    "fields or "
                             "a Regimen")
         if name in regimens:
-            raise ValueError(f"two candidates are named {name!r}; give each a unique 'name'")
+            raise ParameterError(f"two candidates are named {name!r}; give each a unique 'name'")
         regimens[name] = reg
         rows.append({"candidate": name, **fields})
     return pd.DataFrame(rows), regimens
@@ -379,7 +382,7 @@ class DoseSelection:
         ``candidates["candidate"]``."""
         credible = _check_credible(credible)
         if rule not in RULES:
-            raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+            raise ParameterError(f"rule must be one of {RULES}, got {rule!r}")
         criteria = _criteria(efficacy, safety)
         table = candidates.reset_index(drop=True).copy()
         names = table["candidate"].tolist()
@@ -387,7 +390,7 @@ class DoseSelection:
         for crit in criteria:
             key = crit.event.name
             if key not in events:
-                raise ValueError(f"events has no variable {key!r} for criterion {crit}")
+                raise ParameterError(f"events has no variable {key!r} for criterion {crit}")
             flags = events[key].sel(regimen=names)
             p = draw_probabilities(flags).transpose("regimen", "draw")
             per_draw[key] = p.rename(regimen="candidate")
@@ -462,7 +465,7 @@ class DoseSelection:
 def _intensity(table: pd.DataFrame, order_by: str | None) -> np.ndarray:
     if order_by is not None:
         if order_by not in table:
-            raise ValueError(f"order_by={order_by!r} is not a candidate field; use one of "
+            raise ParameterError(f"order_by={order_by!r} is not a candidate field; use one of "
                              f"{[c for c in table.columns if not c.startswith(('p_', 'meets'))]}")
         return table[order_by].to_numpy(dtype=np.float64)
     if "dose" in table:
@@ -542,16 +545,16 @@ def select_dose(source, candidates, *, efficacy, safety, model=None,
     """
     credible = _check_credible(credible)
     if rule not in RULES:
-        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+        raise ParameterError(f"rule must be one of {RULES}, got {rule!r}")
     criteria = _criteria(efficacy, safety)
     table, regimens = candidate_regimens(candidates, regimen)
     if order_by is not None and order_by not in table:
-        raise ValueError(f"order_by={order_by!r} is not a candidate field; use one of "
+        raise ParameterError(f"order_by={order_by!r} is not a candidate field; use one of "
                          f"{[c for c in table.columns]}")
     if model is None:
         record = getattr(source, "_record", None)
         if record is None:
-            raise ValueError("select_dose needs model= (a Model or a model name) unless "
+            raise ParameterError("select_dose needs model= (a Model or a model name) unless "
                              "source is a Fit made in this session")
         model = record.model
     events = [c.event for c in criteria]

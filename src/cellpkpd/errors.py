@@ -18,6 +18,11 @@ class ParameterError(CellpkpdError, ValueError):
     """A parameter value is unknown to the model, non-finite or outside its bounds."""
 
 
+class ArgumentTypeError(ParameterError, TypeError):
+    """An argument of the wrong kind (a dict where a Regimen is needed, ...); also a
+    TypeError, so code that caught the built-in keeps working."""
+
+
 class OutputError(CellpkpdError, OSError):
     """A result could not be written (disk full, permissions); earlier outputs are intact."""
 

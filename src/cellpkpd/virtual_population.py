@@ -37,7 +37,7 @@ import pandas as pd
 import xarray as xr
 
 from .engine import describe_status
-from .errors import ModelError, ParameterError
+from .errors import ArgumentTypeError, ModelError, ParameterError
 from .events import _covariate_matrix
 from .fitting.population import eta_from_z, individual_theta, prior_sites
 from .fitting.results import Fit
@@ -145,11 +145,12 @@ def simulate_population(model, source, regimens, n: int, seed: int, *, times,
     n = _count(n, "n", "the number of virtual subjects")
     chunk = _count(chunk, "chunk", "the number of subjects solved per compiled call")
     if not (isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0):
-        raise ValueError(f"seed={seed!r} must be a non-negative integer")
+        raise ParameterError(f"seed={seed!r} must be a non-negative integer")
     if draws is not None:
         draws = _count(draws, "draws", "the number of population draws")
     if reduce is not None and not callable(reduce):
-        raise TypeError(f"reduce= must be a callable Dataset -> Dataset, got {type(reduce)}")
+        raise ArgumentTypeError(
+            f"reduce= must be a callable Dataset -> Dataset, got {type(reduce)}")
     grid = _check_times(times)
     output_names = _check_outputs(model, outputs)
     named = _named_regimens(regimens)
@@ -182,19 +183,19 @@ def simulate_population(model, source, regimens, n: int, seed: int, *, times,
 
 def _count(value, name: str, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name}={value!r} must be a whole number >= 1 ({what})")
+        raise ParameterError(f"{name}={value!r} must be a whole number >= 1 ({what})")
     return int(value)
 
 
 def _check_times(times) -> np.ndarray:
     grid = np.asarray(times, dtype=float)
     if grid.ndim != 1 or grid.size == 0:
-        raise ValueError(f"times= must be a non-empty 1-D array of output times, got shape "
+        raise ParameterError(f"times= must be a non-empty 1-D array of output times, got shape "
                          f"{grid.shape}; e.g. times=np.arange(0.0, 337.0, 7.0)")
     if not np.all(np.isfinite(grid)):
-        raise ValueError("times= contains non-finite values; give finite output times")
+        raise ParameterError("times= contains non-finite values; give finite output times")
     if np.any(np.diff(grid) <= 0):
-        raise ValueError("times= must be strictly increasing; pass np.unique(times)")
+        raise ParameterError("times= must be strictly increasing; pass np.unique(times)")
     return grid
 
 
@@ -204,7 +205,7 @@ def _check_outputs(model: Model, outputs) -> tuple[str, ...]:
     names = (outputs,) if isinstance(outputs, str) else tuple(outputs)
     unknown = [o for o in names if o not in model.output_names]
     if unknown or not names or len(set(names)) != len(names):
-        raise ValueError(f"outputs={list(names)!r}: give distinct outputs of model "
+        raise ParameterError(f"outputs={list(names)!r}: give distinct outputs of model "
                          f"{model.name!r}, from {list(model.output_names)}")
     return names
 
@@ -218,17 +219,17 @@ def _named_regimens(regimens) -> list[tuple[str, Regimen]]:
         named = [(getattr(r, "name", ""), r) for r in regimens]
         names = [name for name, _ in named]
         if any(not name for name in names) or len(set(names)) != len(names):
-            raise ValueError(f"regimens= are named by Regimen.name, and these are {names}: "
+            raise ParameterError(f"regimens= are named by Regimen.name, and these are {names}: "
                              "give a dict {name: Regimen} instead")
     else:
-        raise TypeError(f"regimens= must be a Regimen, a dict or a list of them, got "
+        raise ArgumentTypeError(f"regimens= must be a Regimen, a dict or a list of them, got "
                         f"{type(regimens).__name__}")
     if not named:
-        raise ValueError("regimens= is empty; give at least one Regimen "
+        raise ParameterError("regimens= is empty; give at least one Regimen "
                          "(e.g. cellpkpd.regimens.msc_ifna_combination())")
     for name, reg in named:
         if not isinstance(reg, Regimen):
-            raise TypeError(f"regimens[{name!r}] is a {type(reg).__name__}, not a Regimen; "
+            raise ArgumentTypeError(f"regimens[{name!r}] is a {type(reg).__name__}, not a Regimen; "
                             "build it with cellpkpd.regimen(...)")
     return named
 
@@ -259,17 +260,17 @@ def _population(model, source, iiv, draws, seed, key) -> _Population:
         return _from_fit(model, source, draws, seed, base)
     if isinstance(source, str):
         if source != "defaults":
-            raise ValueError(f"source={source!r}: give a Fit, 'defaults' or a dict "
+            raise ParameterError(f"source={source!r}: give a Fit, 'defaults' or a dict "
                              "{param: numpyro distribution}")
         priors, kind, n_draws = {}, "defaults", draws or 1
     elif isinstance(source, Mapping):
         priors, kind = dict(source), "priors"
         if draws is None:
-            raise ValueError("a prior source needs draws= (the number of typical-value "
+            raise ParameterError("a prior source needs draws= (the number of typical-value "
                              "draws), e.g. draws=100")
         n_draws = draws
     else:
-        raise TypeError(f"source= must be a Fit, 'defaults' or a dict of priors, got "
+        raise ArgumentTypeError(f"source= must be a Fit, 'defaults' or a dict of priors, got "
                         f"{type(source).__name__}")
     omegas = _check_iiv(model, iiv)
     _known(model, priors, "source (priors)")
@@ -302,7 +303,7 @@ def _check_iiv(model, iiv) -> dict[str, float]:
     if iiv is None:
         return {}
     if not isinstance(iiv, Mapping):
-        raise TypeError("iiv= must be a dict {param: omega}, e.g. {'cl': 0.3}")
+        raise ArgumentTypeError("iiv= must be a dict {param: omega}, e.g. {'cl': 0.3}")
     _known(model, iiv, "iiv=")
     out = {}
     for name, omega in iiv.items():
@@ -356,7 +357,7 @@ def _from_fit(model, fit: Fit, draws, seed, base) -> _Population:
     if draws is None:
         pick = np.arange(total)
     elif draws > total:
-        raise ValueError(f"draws={draws} but the fit has {total} posterior draws; ask for at "
+        raise ParameterError(f"draws={draws} but the fit has {total} posterior draws; ask for at "
                          f"most {total}")
     else:
         pick = np.sort(np.random.default_rng([seed, _RNG_DRAWS]).choice(total, draws,
@@ -385,11 +386,11 @@ def _residual_errors(model, pop: _Population, outputs, override) -> dict[str, _E
     override = dict(override or {})
     unknown = sorted(set(override) - set(model.output_names))
     if unknown:
-        raise ValueError(f"error= names {unknown}, which are not outputs of model "
+        raise ParameterError(f"error= names {unknown}, which are not outputs of model "
                          f"{model.name!r}; its outputs are {list(model.output_names)}")
     for name, err in override.items():
         if not isinstance(err, ResidualError):
-            raise TypeError(f"error[{name!r}] must be a cellpkpd.ResidualError, e.g. "
+            raise ArgumentTypeError(f"error[{name!r}] must be a cellpkpd.ResidualError, e.g. "
                             f"ResidualError('proportional', prop=0.2); got {err!r}")
         if name in pop.fit_errors:
             raise ParameterError(f"the fit estimated the residual error of {name!r}; drop it "
@@ -453,7 +454,7 @@ def _covariate_table(model, covariates, n, seed) -> tuple[pd.DataFrame, np.ndarr
         return pd.DataFrame(index=range(n)), None
     if isinstance(covariates, pd.DataFrame):
         if len(covariates) == 0:
-            raise ValueError("covariates= is an empty table; give at least one row")
+            raise ParameterError("covariates= is an empty table; give at least one row")
         table = _numeric(model, covariates.reset_index(drop=True), "row")
         if len(table) == n:
             return table, None
@@ -467,11 +468,11 @@ def _covariate_table(model, covariates, n, seed) -> tuple[pd.DataFrame, np.ndarr
             if value.ndim == 0:
                 value = np.full(n, value)
             if value.shape != (n,):
-                raise ValueError(f"covariates[{name!r}] has shape {value.shape}; give a "
+                raise ParameterError(f"covariates[{name!r}] has shape {value.shape}; give a "
                                  f"constant or one value per subject ({n} values)")
             columns[str(name)] = value
         return _numeric(model, pd.DataFrame(columns), "subject"), None
-    raise TypeError("covariates= must be None, a dict or a pandas DataFrame, got "
+    raise ArgumentTypeError("covariates= must be None, a dict or a pandas DataFrame, got "
                     f"{type(covariates).__name__}")
 
 
@@ -485,7 +486,7 @@ def _numeric(model, table: pd.DataFrame, what: str) -> pd.DataFrame:
         bad = ~np.isfinite(values) & (given | (str(column) not in absent_ok))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"covariates column {column!r}, {what} {i}: "
+            raise ParameterError(f"covariates column {column!r}, {what} {i}: "
                              f"{table[column].iloc[i]!r} is not a finite number; give numbers "
                              "(code categories as numbers)")
         out[str(column)] = values
@@ -494,12 +495,12 @@ def _numeric(model, table: pd.DataFrame, what: str) -> pd.DataFrame:
 
 def _effect_values(effect: CovariateEffect, columns) -> np.ndarray:
     if effect.covariate not in columns:
-        raise ValueError(f"the fit's covariate model ({effect.name}) uses "
+        raise ParameterError(f"the fit's covariate model ({effect.name}) uses "
                          f"{effect.covariate!r}; give covariates= with a {effect.covariate} "
                          "column")
     values = columns[effect.covariate]
     if effect.form == "power" and np.any(values <= 0):
-        raise ValueError(f"covariate {effect.covariate} must be > 0 for the fit's power "
+        raise ParameterError(f"covariate {effect.covariate} must be > 0 for the fit's power "
                          f"effect {effect.name}")
     return values
 
@@ -513,7 +514,7 @@ def _categorical_check(spec: PopulationSpec, effect_cov: np.ndarray):
         bad = ~np.isin(values, sorted(codes))
         if bad.any():
             labels = {spec.effects[k].label: spec.effects[k].level for k in ks}
-            raise ValueError(f"covariate {name} = {values[bad][0]!r} is not a level the fit "
+            raise ParameterError(f"covariate {name} = {values[bad][0]!r} is not a level the fit "
                              f"knows; give the codes {sorted(codes)} (non-reference levels "
                              f"{labels}, reference {spec.effects[ks[0]].reference})")
 
@@ -531,10 +532,10 @@ def _dose_amounts(dose, columns, n) -> np.ndarray:
         values = bsa(columns["WT"], columns["HT"])
     else:
         need = "BSA, or WT and HT," if per == "BSA" else per
-        raise ValueError(f"a dose in {dose.unit} needs each subject's {need}; give "
+        raise ParameterError(f"a dose in {dose.unit} needs each subject's {need}; give "
                          f"covariates={{'{per}': ...}} or a table with that column")
     if not np.all(np.isfinite(values) & (values > 0)):
-        raise ValueError(f"a dose in {dose.unit} needs {per} > 0 for every subject")
+        raise ParameterError(f"a dose in {dose.unit} needs {per} > 0 for every subject")
     return unit_amount * values
 
 
@@ -778,10 +779,10 @@ def _variable_names(model, spec, outputs, errors, subjects) -> dict:
 def _reduced(reduce, piece: xr.Dataset, keep: list[str], m: int) -> xr.Dataset:
     out = reduce(piece)
     if not isinstance(out, xr.Dataset):
-        raise TypeError(f"reduce= must return an xarray.Dataset, got {type(out).__name__}")
+        raise ArgumentTypeError(f"reduce= must return an xarray.Dataset, got {type(out).__name__}")
     for name, var in out.data_vars.items():
         if "subject" not in var.dims or var.sizes["subject"] != m:
-            raise ValueError(f"reduce= returned variable {name!r} with dims {var.dims} "
+            raise ParameterError(f"reduce= returned variable {name!r} with dims {var.dims} "
                              f"{dict(var.sizes)}; every variable must keep all {m} subjects of "
                              "the chunk along 'subject' (per-subject endpoints)")
     for name in keep:
