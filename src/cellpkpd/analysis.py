@@ -90,9 +90,8 @@ def _identity_path(checkpoint: Path) -> Path:
 
 def _run_identity(cfg: AnalysisConfig, kwargs: dict) -> dict:
     """Seed, settings and the hashes of the config and data: what a checkpoint belongs to."""
-    data = Path(cfg.fit_kwargs["data"]).read_bytes()
     return {"seed": kwargs.get("seed", 0), "config_sha256": cfg.sha256,
-            "data_sha256": hashlib.sha256(data).hexdigest(),
+            "data_sha256": _data_sha256(cfg),
             **{k: kwargs.get(k) for k in ("chains", "warmup", "samples")}}
 
 
@@ -282,12 +281,16 @@ def write_analysis_report(fit, cfg, out, figures, summary, diagnostics, elapsed)
                         subtitle=str(cfg.path), sections=sections)
 
 
+def _data_sha256(cfg: AnalysisConfig) -> str:
+    """The hash of the data file as it is on disk (the checkpoint and run.json share it)."""
+    return hashlib.sha256(Path(cfg.fit_kwargs["data"]).read_bytes()).hexdigest()
+
+
 def _run_record(fit, cfg, kwargs, elapsed) -> dict:
-    data_bytes = Path(cfg.fit_kwargs["data"]).read_bytes()
     return {
         "config": str(cfg.path), "config_sha256": cfg.sha256,
         "data": str(cfg.fit_kwargs["data"]),
-        "data_sha256": hashlib.sha256(data_bytes).hexdigest(),
+        "data_sha256": _data_sha256(cfg),
         "seed": kwargs.get("seed", 0), "method": kwargs["method"],
         "git_commit": _git_commit(cfg.folder), "elapsed_s": round(elapsed, 1),
         "python": platform.python_version(),
