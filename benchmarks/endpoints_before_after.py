@@ -78,6 +78,11 @@ print(f"[{tag}] population PFS: events {int(ep['pfs_event'].sum())}/{len(ep)}, K
       f"{km_pfs.median()[0]:.0f} d")
 print(f"[{tag}] DOR: {len(dor)} responders, events {int(np.sum(dor_event))}, KM median "
       f"{km_dor.median()[0]:.0f} d")
+if "dor_time" in ep.columns:  # phase2_endpoints reports DOR itself (issue 21): the same?
+    own = ep["dor_time"].dropna().to_numpy()
+    same = np.array_equal(np.sort(own), np.sort(np.array(dor)))
+    print(f"[{tag}] phase2_endpoints DOR: {own.size} responders, events "
+          f"{int(ep['dor_event'].sum())}; equals the script's own DOR: {same}")
 s = summary.set_index("metric")
 for m in ("orr", "pfs_median", "pfs_at_landmark"):
     row = s.loc[m]
@@ -98,3 +103,5 @@ orr = car.orr[car.orr["event"] == "responder"]
 pd.set_option("display.width", 160)
 print(orr.pivot(index="week", columns="regimen", values="mean").round(3).to_string())
 print(f"[{tag}] DLT: {car.dlt['mean'].round(3).tolist()}")
+if getattr(car, "dor", None) is not None:
+    print(car.dor.round(1).to_string(index=False))

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from cellpkpd.endpoints import ctcae_grade, grade_episodes, treatment_intolerance
-from cellpkpd.errors import DataError
+from cellpkpd.errors import DataError, ParameterError
 
 
 def test_lymphocyte_and_neutrophil_grades_at_the_cut_offs():
@@ -17,9 +17,9 @@ def test_units_and_lln():
     assert ctcae_grade([490.0, 1500.0], lab="lymphocytes", unit="cells/uL").tolist() == [3, 0]
     # an LLN below the G2 cut-off does not demote a G2 count to G1
     assert ctcae_grade([0.75, 0.65], lab="lymphocytes", lln=0.7).tolist() == [2, 2]
-    with pytest.raises(ValueError, match="unit"):
+    with pytest.raises(ParameterError, match="unit"):
         ctcae_grade([1.0], lab="lymphocytes", unit="mg/dL")
-    with pytest.raises(ValueError, match="lab"):
+    with pytest.raises(ParameterError, match="lab"):
         ctcae_grade([1.0], lab="platelets")
     with pytest.raises(DataError, match=r"values\[1\]"):
         ctcae_grade([1.0, np.nan], lab="lymphocytes")

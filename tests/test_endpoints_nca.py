@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from cellpkpd.endpoints import nca, nca_frame
-from cellpkpd.errors import DataError
+from cellpkpd.errors import DataError, ParameterError
 
 T = np.array([0.0, 1, 2, 4, 7, 14, 21, 28, 35])
 K = 0.1
@@ -99,9 +99,9 @@ def test_nan_only_allowed_when_flagged_blq():
 def test_bad_inputs_raise():
     with pytest.raises(DataError, match="does not come after"):
         nca([0, 1, 1], [1, 2, 3])
-    with pytest.raises(ValueError, match="blq_rule"):
+    with pytest.raises(ParameterError, match="blq_rule"):
         nca([0, 1], [1, 2], blq_rule="drop")
-    with pytest.raises(ValueError, match="lloq"):
+    with pytest.raises(ParameterError, match="lloq"):
         nca([0, 1], [1, 2], lloq=-1)
     all_blq = nca([0, 1, 2], [0.1, 0.2, 0.1], lloq=1.0)
     assert all_blq.cmax == 0.0 and np.isnan(all_blq.auc_0_tlast)

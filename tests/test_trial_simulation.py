@@ -9,17 +9,21 @@ import xarray as xr
 from scipy import stats
 
 from cellpkpd.endpoints import (
+    dor_times,
     grade_episodes,
     imwg,
+    kaplan_meier,
     pfs_times,
     recist,
     treatment_intolerance,
 )  # fmt: skip
+from cellpkpd.errors import DataError, ParameterError
 from cellpkpd.regimens import msc_ifna_combination, msc_ifna_monotherapy
 from cellpkpd.trial_simulation import (
     WeibullDeath,
     carnk_dlt,
     carnk_imwg,
+    dor_summary,
     dose_times,
     grade_onsets,
     intolerance_flags,
@@ -87,7 +91,7 @@ def test_intolerance_edge_cases():
     flags = intolerance_flags(grid, {"lymphocytes": both}, [0.0])
     assert flags.tolist() == [True, False]
     assert [reference_ti(grid, {"lymphocytes": both}, i) for i in (0, 1)] == [True, False]
-    with pytest.raises(ValueError, match="does not cover"):
+    with pytest.raises(ParameterError, match="does not cover"):
         intolerance_flags(grid, {"lymphocytes": both}, [10.0])
     with_nan = both.copy()
     with_nan[1, 3] = np.nan
@@ -130,9 +134,9 @@ def test_probability_summary_leaves_out_subjects_not_evaluable():
     assert row["mean"] == pytest.approx((2 / 3 + 1 / 4) / 2)
     assert row["not_evaluable"] == 1
     assert row["lower"] == pytest.approx(np.quantile([2 / 3, 1 / 4], 0.25))
-    with pytest.raises(ValueError, match="credible"):
+    with pytest.raises(ParameterError, match="credible"):
         probability_summary(flags, credible=1.5)
-    with pytest.raises(ValueError, match="True/False"):
+    with pytest.raises(DataError, match="True/False"):
         probability_summary(flags * 2, credible=0.9)
 
 
@@ -187,7 +191,7 @@ def test_weibull_death_against_scipy():
         assert result.pvalue > 1e-3
     assert stats.kstest(times[tsr == 0.5], stats.weibull_min(c=1.5, scale=scale_1).cdf
                         ).pvalue < 1e-6  # the test can fail
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ParameterError, match="shape"):
         WeibullDeath(shape=0.0)
 
 
@@ -226,7 +230,97 @@ def test_phase2_endpoints_agree_with_recist_and_pfs_rules():
         assert row["pfs_time"] == pytest.approx(pfs["time"][0])
         assert bool(row["pfs_event"]) == bool(pfs["event"][0])
         assert row["trae_any"] == (grades[i].max() >= 3)
+        if row["responder"]:
+            dor = dor_times(pd.DataFrame({
+                "id": [0], "response_onset": [ref.response_onset],
+                "progression": [ref.pfs_time if ref.pfs_event else np.nan], "death": [died],
+                "last_assessment": [rel[seen][-1]]}))
+            assert (row["dor_time"], row["dor_event"]) == (dor["time"][0], dor["event"][0])
+        else:
+            assert np.isnan(row["dor_time"]) and np.isnan(row["dor_event"])
     assert 0 < frame["responder"].sum() < 60 and np.isfinite(frame["death"]).any()
+
+
+class FixedDeaths:
+    """A death model with given death times (days), in subject order."""
+
+    def __init__(self, times):
+        self.times = np.asarray(times, dtype=float)
+
+    def sample(self, tsr, rng):
+        return self.times.copy()
+
+
+def test_phase2_duration_of_response_hand_made():
+    """DOR (FDA 2018 guidance, "Clinical Trial Endpoints for the Approval of Cancer Drugs and
+    Biologics"): "measured from the time of initial response until documented tumor
+    progression or death", censored at the last adequate assessment; RECIST 1.1: PR is "at
+    least a 30% decrease in the sum of diameters", confirmed "no less than 4 weeks" later, PD
+    "at least a 20% increase ... from the smallest sum" and "an absolute increase of at least
+    5 mm". Assessments on days 0, 56, 112, 168, 224.
+
+    A: 100 → 60 (PR, day 56) → 60 (confirmed) → 80 (+20 mm, +33 % over 60: PD day 168): DOR 112,
+       an event.
+    B: 100 → 60 → 55 → 55 → 60 (+5 mm but +9 % over 55: no PD): censored at day 224, DOR 168.
+    C: 100 → 90 → 95 → 100 → 110 (never −30 %; SD from day 56, past the 42-day minimum, then
+       PD on day 224): best SD, no response, no DOR.
+    D: 100 → 60 → 60 → 60 → 60 and death on day 130 (assessments after it dropped): DOR
+       130 − 56 = 74, an event.
+    The responders' DORs 74 (event), 112 (event), 168 (censored): KM S = 2/3 after day 74, 1/3
+    after day 112, so the median is 112 days."""
+    t = np.array([0.0, 56.0, 112.0, 168.0, 224.0])
+    sld = np.array([[100, 60, 60, 80, 80], [100, 60, 55, 55, 60], [100, 90, 95, 100, 110],
+                    [100, 60, 60, 60, 60]], dtype=float)
+    reduced = reduced_population(sld, np.ones(4), np.zeros((4, 2)), t)
+    frame = phase2_endpoints(reduced, origin=0.0, seed=0, follow_up=300.0,
+                             death=FixedDeaths([np.inf, np.inf, np.inf, 130.0]))
+    assert frame["best_response"].tolist() == ["PR", "PR", "SD", "PR"]
+    np.testing.assert_array_equal(frame["response_onset"], [56.0, 56.0, np.nan, 56.0])
+    np.testing.assert_array_equal(frame["dor_time"], [112.0, 168.0, np.nan, 74.0])
+    np.testing.assert_array_equal(frame["dor_event"], [1.0, 0.0, np.nan, 1.0])
+    table = dor_summary(frame)
+    assert table[["regimen", "n_responders", "n_events", "median"]].values.tolist() == [
+        ["arm2", 3, 2, 112.0]]
+
+
+def dor_pool(responder: np.ndarray, dor_time, dor_event, regimen="arm2"):
+    n = responder.size
+    index = pd.MultiIndex.from_product([[regimen], [0], range(n)],
+                                       names=["regimen", "draw", "subject"])
+    return pd.DataFrame({"best_response": np.where(responder > 0, "PR", "SD"),
+                         "responder": responder, "pfs_time": 100.0, "pfs_event": 1.0,
+                         "trae_lymphocytes": 0.0, "trae_neutrophils": 0.0, "trae_any": 0.0,
+                         "dor_time": np.where(responder > 0, dor_time, np.nan),
+                         "dor_event": np.where(responder > 0, dor_event, np.nan)}, index=index)
+
+
+def test_phase2_trials_report_the_median_dor_of_their_responders():
+    """The KM median of DORs that all end with an event at 112 days is 112 in every trial with
+    a responder; a trial without a responder has no DOR and is left out of the summary (with
+    half the pool responding, 3-subject trials have none with probability 1/8); when every
+    responder is censored the median is not reached ("undefined")."""
+    responder = np.tile([1.0, 0.0], 50)
+    pools = pd.concat([dor_pool(responder, 112.0, 1.0, "events"),
+                       dor_pool(responder, 112.0, 0.0, "censored")])
+    n_trials = 2000
+    trials, summary = phase2_trials(pools, n_subjects=(3,), n_trials=n_trials, seed=4)
+    events = trials[trials.regimen == "events"]
+    with_responders = events["responders"] > 0
+    assert (events.loc[with_responders, "dor_median"] == 112.0).all()
+    assert events.loc[~with_responders, "dor_median"].isna().all()
+    assert abs((~with_responders).mean() - 1 / 8) < 4 * np.sqrt(1 / 8 * 7 / 8 / n_trials)
+    row = summary.set_index(["regimen", "metric"]).loc[("events", "dor_median")]
+    assert (row["median"], row["lower"], row["upper"], row["undefined"]) == (112, 112, 112, 0)
+    assert row["n_trials"] == with_responders.sum()
+    row = summary.set_index(["regimen", "metric"]).loc[("censored", "dor_median")]
+    assert row["undefined"] == 1.0 and np.isnan(row["median"])
+    # a mixed pool: each trial's median is the KM median of its own responders
+    mixed = dor_pool(np.ones(3), np.array([74.0, 112.0, 168.0]), np.array([1.0, 1.0, 0.0]))
+    trials, _ = phase2_trials(mixed, n_subjects=(5,), n_trials=50, seed=1)
+    allowed = {74.0, 112.0, 168.0}  # a KM median is an observed event time, or not reached
+    assert set(trials["dor_median"].dropna()) <= allowed
+    with pytest.raises(DataError, match="dor_time"):
+        phase2_trials(mixed.drop(columns="dor_time"), n_subjects=(5,), n_trials=5, seed=1)
 
 
 def test_phase2_orr_follows_the_binomial():
@@ -238,7 +332,9 @@ def test_phase2_orr_follows_the_binomial():
     endpoints = pd.DataFrame({"best_response": np.where(responder > 0, "PR", "SD"),
                               "responder": responder, "pfs_time": np.linspace(10, 300, n_pool),
                               "pfs_event": 1.0, "trae_lymphocytes": 0.0,
-                              "trae_neutrophils": responder, "trae_any": responder},
+                              "trae_neutrophils": responder, "trae_any": responder,
+                              "dor_time": np.where(responder > 0, 100.0, np.nan),
+                              "dor_event": np.where(responder > 0, 1.0, np.nan)},
                              index=index)
     trials, summary = phase2_trials(endpoints, n_subjects=(10, 25), n_trials=1000, seed=2)
     for size in (10, 25):
@@ -282,9 +378,14 @@ def test_carnk_endpoints_agree_with_imwg_and_the_il6_rule():
         for k in range(len(weeks)):
             best = imwg(t[:k + 2], series[:k + 2], urine_m_protein=np.zeros(k + 2)).best_response
             assert flags["responder"].values[i, k] == (best in ("sCR", "CR", "VGPR", "PR"))
-        point = imwg(t, series, urine_m_protein=np.zeros(t.size)).assessments["response"]
+        full = imwg(t, series, urine_m_protein=np.zeros(t.size))
+        point = full.assessments["response"]
         np.testing.assert_array_equal(flags["timepoint_responder"].values[i],
                                       point.iloc[1:].isin(["VGPR", "PR"]))
+        expected = (full.dor, float(full.dor_event)) if np.isfinite(full.response_onset) \
+            else (np.nan, np.nan)
+        np.testing.assert_array_equal([flags["dor_time"].values[i], flags["dor_event"].values[i]],
+                                      expected)
     assert flags["responder"].values.any()
     # per-patient baselines: PD needs +0.5 g/dL absolute, so a low baseline progresses later
     per_subject = np.linspace(0.6, 6.0, n)
@@ -294,6 +395,32 @@ def test_carnk_endpoints_agree_with_imwg_and_the_il6_rule():
         series = per_subject[i] * ratio[i, index]
         best = imwg(t, series, urine_m_protein=np.zeros(t.size)).best_response
         assert flags["responder"].values[i, -1] == (best in ("sCR", "CR", "VGPR", "PR"))
+
+
+def test_carnk_duration_of_response_hand_made():
+    """IMWG (Kumar 2016): "The date of the initial test is considered as the date of response
+    for evaluation of time dependent outcomes such as duration of response"; PD: "Increase of
+    25% from lowest confirmed response value in ... Serum M-protein (absolute increase must be
+    ≥0.5 g/dL)", laboratory PD confirmed by the next assessment and dated at the first.
+
+    Baseline 2 g/dL, assessments at weeks 2, 4, 8, 12, 16 (days 14, 28, 56, 84, 112), relative
+    M-protein 1, 0.9, 0.4, 0.4, then:
+    A: 0.65, 0.7 → 1.8 (SD), 0.8 (PR, day 28), 0.8 (confirmed), 1.3 (+0.5 over the confirmed
+       0.8, +62.5 %: PD, day 84), 1.4 (PD): DOR 84 − 28 = 56 days, an event.
+    B: 0.4, 0.4: PR to the last assessment, DOR 112 − 28 = 84 days, censored.
+    C: flat at 1: no response, no DOR. KM over A and B: S = 1/2 from day 56, median 56."""
+    days = np.array([0.0, 14.0, 28.0, 56.0, 84.0, 112.0])
+    ratio = np.array([[1, 0.9, 0.4, 0.4, 0.65, 0.7], [1, 0.9, 0.4, 0.4, 0.4, 0.4],
+                      [1, 1, 1, 1, 1, 1]])
+    ds = xr.Dataset({"mprot": (("subject", "time"), 0.026 * ratio)}, coords={"time": days})
+    flags = carnk_imwg(ds, weeks=(2, 4, 8, 12, 16), baseline_g_dl=2.0)
+    np.testing.assert_array_equal(flags["response_onset"].values, [28.0, 28.0, np.nan])
+    np.testing.assert_array_equal(flags["dor_time"].values, [56.0, 84.0, np.nan])
+    np.testing.assert_array_equal(flags["dor_event"].values, [1.0, 0.0, np.nan])
+    table = dor_summary(flags)
+    assert table[["n_responders", "n_events", "median"]].values.tolist() == [[2, 1, 56.0]]
+    km = kaplan_meier([56.0, 84.0], [True, False])
+    assert km.median()[0] == 56.0
 
 
 def test_mprotein_baselines_are_measurable_and_lognormal():
@@ -389,7 +516,9 @@ def test_simulate_msc_phase2_wiring(stand_in):
         series = full["sld_obs"].sel(time=assessments).values[0, 0, s]
         best = recist(assessments + 5.0, series).best_response
         assert sim.endpoints["best_response"].iloc[s] == best
-    assert sim.summary["metric"].tolist()[:2] == ["orr", "pfs_median"]
+    assert sim.summary["metric"].tolist()[:4] == ["orr", "pfs_median", "pfs_at_landmark",
+                                                  "dor_median"]
+    assert sim.dor["n_responders"].iloc[0] == np.isfinite(sim.endpoints["dor_time"]).sum()
     assert set(sim.population["event"]) == {"responder", "trae_lymphocytes",
                                             "trae_neutrophils", "trae_any"}
 
@@ -404,6 +533,7 @@ def test_simulate_carnk_wiring(stand_in):
     assert 7.0 * 8 in call["times"] and call["times"][0] == 0.0
     assert sim.dlt["mean"].iloc[1] >= sim.dlt["mean"].iloc[0]
     assert sorted(sim.orr["week"].unique()) == [2, 4, 8]
+    assert sim.dor["regimen"].tolist() == list(sim.flags["regimen"].values)
 
 
 # -- the real model, once -------------------------------------------------------------------------

@@ -41,6 +41,12 @@ docstring of the function that makes it, and collected here:
    only), so VGPR/PR/MR are evaluable; immunofixation and marrow are not simulated, so CR and
    sCR are not evaluable and best responses stop at VGPR (ORR, ≥ PR, is unaffected). No
    residual error.
+
+Duration of response (DOR), for responders only: from the first assessment of the confirmed
+response (RECIST 1.1 CR/PR; IMWG ≥ PR, "the date of the initial test") to progression or death,
+censored at the last assessment (`cellpkpd.endpoints.dor_times`); its Kaplan–Meier median
+(`dor_summary`, and per simulated trial in `phase2_trials`). CAR-NK models no deaths, so its
+DOR ends at the confirmed IMWG PD only.
 """
 
 from __future__ import annotations
@@ -54,11 +60,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .endpoints import imwg, kaplan_meier, pfs_times, recist
+from .endpoints import dor_times, imwg, kaplan_meier, pfs_times, recist
 from .endpoints._checks import TOLERANCE
 from .endpoints.ctcae import _cutoffs, ctcae_grade
 from .endpoints.orr import IMWG_RESPONDERS, RECIST_RESPONDERS
-from .errors import ParameterError
+from .errors import DataError, DataProblem, ParameterError
 from .regimens import Regimen, msc_ifna_combination, msc_ifna_monotherapy, nkg2d_carnk
 from .trials import PROTOCOL_DOSES, Arm1Result, arm1_from_population
 from .virtual_population import simulate_population
@@ -96,8 +102,8 @@ MPROTEIN_BASELINE = MProteinBaseline()
 
 def _check_credible(credible: float) -> float:
     if not (isinstance(credible, float | int) and 0 < credible < 1):
-        raise ValueError(f"credible must lie in (0, 1), e.g. 0.9 for a 90% interval, "
-                         f"got {credible!r}")
+        raise ParameterError(f"credible must lie in (0, 1), e.g. 0.9 for a 90% interval, "
+                             f"got {credible!r}")
     return float(credible)
 
 
@@ -106,12 +112,16 @@ def draw_probabilities(flags: xr.DataArray) -> xr.DataArray:
     with 1/0 and NaN for a subject that could not be evaluated (e.g. a failed solve), which is
     left out of its draw's denominator."""
     if "subject" not in flags.dims or "draw" not in flags.dims:
-        raise ValueError(f"event flags need dims 'draw' and 'subject', got {flags.dims}")
+        raise DataError(DataProblem(f"the event flags have dims {flags.dims}, without 'draw' "
+                                    "and 'subject'", "pass flags with dims (regimen,) draw, "
+                                    "subject, as the simulators return them"))
     values = flags.astype(np.float64)
     bad = np.isfinite(values.values) & ~np.isin(values.values, (0.0, 1.0))
     if bad.any():
-        raise ValueError("event flags must be True/False (or NaN for a subject not evaluable), "
-                         f"got values such as {values.values[bad][:3].tolist()}")
+        raise DataError(DataProblem("event flags must be True/False (or NaN for a subject not "
+                                    "evaluable), got values such as "
+                                    f"{values.values[bad][:3].tolist()}",
+                                    "pass booleans, or 1.0/0.0/NaN"))
     return values.mean("subject", skipna=True)
 
 
@@ -186,18 +196,19 @@ def intolerance_flags(times, labs: Mapping[str, np.ndarray], infusion_times, *,
     t = np.asarray(times, dtype=np.float64)
     infusions = np.atleast_1d(np.asarray(infusion_times, dtype=np.float64))
     if infusions.size == 0:
-        raise ValueError("infusion_times is empty: give the MSC infusion times in days")
+        raise ParameterError("infusion_times is empty: give the MSC infusion times in days")
     if not labs:
-        raise ValueError("labs is empty: give e.g. {'lymphocytes': counts, 'neutrophils': "
-                         "counts} in 10^9/L")
+        raise ParameterError("labs is empty: give e.g. {'lymphocytes': counts, 'neutrophils': "
+                             "counts} in 10^9/L")
     if t.size < 2 or (np.diff(t) <= 0).any():
-        raise ValueError("times must be a strictly increasing grid of at least 2 days")
+        raise ParameterError("times must be a strictly increasing grid of at least 2 days; "
+                             "sort it and drop duplicate times")
     needed = infusions.max() + window_days + min_duration_days
     if t[0] > infusions.min() or t[-1] < needed - TOLERANCE:
-        raise ValueError(f"the time grid [{t[0]:g}, {t[-1]:g}] days does not cover the first "
-                         f"infusion ({infusions.min():g}) to {needed:g} (last infusion + "
-                         f"{window_days:g} + {min_duration_days:g} days), so some outcomes "
-                         "would be censored; extend the simulation times")
+        raise ParameterError(f"the time grid [{t[0]:g}, {t[-1]:g}] days does not cover the "
+                             f"first infusion ({infusions.min():g}) to {needed:g} (last "
+                             f"infusion + {window_days:g} + {min_duration_days:g} days), so "
+                             "some outcomes would be censored; extend the simulation times")
     hit = None
     missing = None
     for lab, counts in labs.items():
@@ -221,7 +232,8 @@ def dose_times(regimen: Regimen, compartment: str) -> np.ndarray:
     times = [d.time + k * (d.every or 0.0) for d in regimen.doses if d.cmt == compartment
              for k in range(int(d.count))]
     if not times:
-        raise ValueError(f"regimen {regimen.name!r} has no dose into {compartment!r}")
+        raise ParameterError(f"regimen {regimen.name!r} has no dose into {compartment!r}; "
+                             "name a compartment the regimen doses")
     return np.array(sorted(times))
 
 
@@ -237,8 +249,9 @@ def msc_labs(ds: xr.Dataset, *, other_lymph: float = 300.0) -> dict[str, xr.Data
     does not carry it as a per-subject parameter."""
     missing = [v for v in ("cd4", "cd8", "nk", "anc") if v not in ds]
     if missing:
-        raise ValueError(f"the simulated population lacks output(s) {missing}; simulate "
-                         "msc_ifna with outputs including cd4, cd8, nk and anc")
+        raise DataError(DataProblem(f"the simulated population lacks output(s) {missing}",
+                                    "simulate msc_ifna with outputs including cd4, cd8, nk "
+                                    "and anc"))
     lymph = (ds["cd4"] + ds["cd8"] + ds["nk"] + _parameter(ds, "other_lymph", other_lymph))
     return {"lymphocytes": lymph / 1000.0, "neutrophils": ds["anc"]}
 
@@ -258,8 +271,8 @@ def msc_intolerance(ds: xr.Dataset, infusion_times, **rule) -> xr.DataArray:
     parts = []
     for name in ds["regimen"].values:
         if name not in infusion_times:
-            raise ValueError(f"no infusion times for regimen {name!r}; give one entry per "
-                             f"regimen of the population ({list(ds['regimen'].values)})")
+            raise ParameterError(f"no infusion times for regimen {name!r}; give one entry per "
+                                 f"regimen of the population ({list(ds['regimen'].values)})")
         parts.append(msc_intolerance(ds.sel(regimen=name), infusion_times[name], **rule))
     return xr.concat(parts, dim="regimen")
 
@@ -380,9 +393,11 @@ class WeibullDeath:
         for name in ("median_days", "shape", "landmark_days"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value > 0):
-                raise ValueError(f"WeibullDeath {name} must be finite and > 0, got {value!r}")
+                raise ParameterError(f"WeibullDeath {name} must be finite and > 0, got "
+                                     f"{value!r}; e.g. WeibullDeath(median_days=365.0)")
         if not np.isfinite(self.beta):
-            raise ValueError(f"WeibullDeath beta must be finite, got {self.beta!r}")
+            raise ParameterError(f"WeibullDeath beta must be finite, got {self.beta!r}; "
+                                 "e.g. beta=1.0 (0: no link to tumour size)")
 
     def scale(self, tsr) -> np.ndarray:
         base = self.median_days / np.log(2.0) ** (1.0 / self.shape)
@@ -398,9 +413,10 @@ def _observed(ds: xr.Dataset, output: str) -> xr.DataArray:
     for name in (f"{output}_obs", f"{output}_observed"):
         if name in ds:
             return ds[name]
-    raise ValueError(f"the simulated population has no observed (residual-error) {output!r}: "
-                     "simulate it with residual_error=True, and give the output a residual "
-                     "error model (the model's, or simulate_population(error=...))")
+    raise DataError(DataProblem(f"the simulated population has no observed (residual-error) "
+                                f"{output!r}", "simulate it with residual_error=True, and "
+                                "give the output a residual error model (the model's, or "
+                                "simulate_population(error=...))"))
 
 
 def measured_sld(observed: xr.DataArray) -> xr.DataArray:
@@ -416,8 +432,8 @@ def _nearest_times(ds: xr.Dataset, wanted) -> np.ndarray:
     index = np.abs(grid[None, :] - wanted[:, None]).argmin(axis=1)
     off = np.abs(grid[index] - wanted) > 1e-6
     if off.any():
-        raise ValueError(f"times {wanted[off].tolist()} are not on the simulated time grid; "
-                         "add them to the simulation times")
+        raise ParameterError(f"times {wanted[off].tolist()} are not on the simulated time "
+                             "grid; add them to the simulation times")
     return index
 
 
@@ -461,10 +477,13 @@ def phase2_reduce(*, origin: float, assessments, landmark: float, lab_window: tu
 def phase2_endpoints(reduced: xr.Dataset, *, origin: float, death: WeibullDeath | None,
                      seed, follow_up: float) -> pd.DataFrame:
     """Per virtual subject (rows over ``regimen``, ``draw``, ``subject``): confirmed RECIST 1.1
-    best response and responder flag, PFS (RECIST PD or death, `cellpkpd.endpoints.pfs_times`)
-    and grade ≥ 3 TRAE flags. Assessments after a subject's death are dropped; a death after
-    ``follow_up`` days is not seen. Deaths come from ``death`` with ``seed`` (None: no deaths).
-    Times are days from ``origin`` (treatment start)."""
+    best response and responder flag, PFS (RECIST PD or death, `cellpkpd.endpoints.pfs_times`),
+    DOR for responders (``response_onset``, the first assessment of the confirmed CR/PR, to PD
+    or death, censored at the last assessment: ``dor_time``, ``dor_event``; NaN for
+    non-responders; `cellpkpd.endpoints.dor_times`) and grade ≥ 3 TRAE flags. Assessments after
+    a subject's death are dropped; a death after ``follow_up`` days is not seen. Deaths come
+    from ``death`` with ``seed`` (None: no deaths). Times are days from ``origin`` (treatment
+    start)."""
     sld = reduced["sld_assessed"].transpose(*SUBJECT_DIMS, "assessment")
     t = sld["assessment"].values - origin
     values = sld.values.reshape(-1, t.size)
@@ -477,13 +496,14 @@ def phase2_endpoints(reduced: xr.Dataset, *, origin: float, death: WeibullDeath 
         seen = t < deaths[i] if np.isfinite(deaths[i]) else np.ones(t.size, dtype=bool)
         if not np.isfinite(series).all():
             rows.append(dict(best_response="NA", responder=np.nan, progression=np.nan,
-                             last_assessment=np.nan))
+                             last_assessment=np.nan, response_onset=np.nan))
             continue
         result = recist(t[seen], series[seen])
         rows.append(dict(best_response=result.best_response,
                          responder=float(result.best_response in RECIST_RESPONDERS),
                          progression=result.pfs_time if result.pfs_event else np.nan,
-                         last_assessment=float(t[seen][-1])))
+                         last_assessment=float(t[seen][-1]),
+                         response_onset=result.response_onset))
     frame = pd.DataFrame(rows)
     index = pd.MultiIndex.from_product([reduced[d].values for d in SUBJECT_DIMS],
                                        names=SUBJECT_DIMS)
@@ -495,6 +515,13 @@ def phase2_endpoints(reduced: xr.Dataset, *, origin: float, death: WeibullDeath 
     frame["pfs_event"] = np.nan
     frame.loc[evaluable, "pfs_time"] = pfs["time"].to_numpy()
     frame.loc[evaluable, "pfs_event"] = pfs["event"].to_numpy().astype(float)
+    responding = evaluable & frame["response_onset"].notna()
+    frame["dor_time"] = np.nan
+    frame["dor_event"] = np.nan
+    if responding.any():
+        dor = dor_times(frame[responding].assign(id=np.flatnonzero(responding)))
+        frame.loc[responding, "dor_time"] = dor["time"].to_numpy()
+        frame.loc[responding, "dor_event"] = dor["event"].to_numpy().astype(float)
     for lab in ("lymphocytes", "neutrophils"):
         grade = reduced[f"worst_grade_{lab}"].transpose(*SUBJECT_DIMS).values.ravel()
         frame[f"trae_{lab}"] = np.where(np.isnan(grade), np.nan, grade >= 3)
@@ -526,23 +553,75 @@ def _km_summary(time_, event, landmark: float) -> tuple[float, float]:
     return km.median()[0], float(at)
 
 
+def _km_median(time_, event) -> float:
+    """Kaplan–Meier median (NaN: not reached, or no subject)."""
+    if len(time_) == 0:
+        return np.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return kaplan_meier(time_, event).median()[0]
+
+
+def _require(present, columns, argument: str, made_by: str) -> None:
+    missing = [c for c in columns if c not in present]
+    if missing:
+        raise DataError(DataProblem(f"{argument} lacks the column(s) {missing}",
+                                    f"pass the per-subject table made by {made_by}"))
+
+
+def dor_summary(endpoints: pd.DataFrame | xr.Dataset, *, confidence: float = 0.95
+                ) -> pd.DataFrame:
+    """Duration of response per regimen, pooled over draws and subjects: ``n_responders``,
+    ``n_events`` (progression or death), and the Kaplan–Meier ``median`` with its
+    ``confidence`` interval (``lower``, ``upper``; Brookmeyer–Crowley, NaN: not reached), days.
+    ``endpoints``: `phase2_endpoints`' table or `simulate_carnk`'s ``flags`` (columns
+    ``dor_time``, ``dor_event``, NaN for non-responders). Pooling over draws mixes parameter
+    uncertainty into the estimate; `phase2_trials` gives the spread over simulated trials."""
+    made_by = "phase2_endpoints, or simulate_carnk's flags"
+    if isinstance(endpoints, xr.Dataset):
+        _require(endpoints.data_vars, ("dor_time", "dor_event"), "endpoints", made_by)
+        endpoints = endpoints[["dor_time", "dor_event"]].to_dataframe()
+    _require(endpoints.columns, ("dor_time", "dor_event"), "endpoints", made_by)
+    if "regimen" in endpoints.index.names:
+        groups = endpoints.groupby(level="regimen", sort=False)
+    else:
+        groups = [("all", endpoints)]
+    rows = []
+    for regimen, group in groups:
+        kept = group[np.isfinite(group["dor_time"].to_numpy(dtype=np.float64))]
+        row = dict(regimen=regimen, n_responders=len(kept),
+                   n_events=int((kept["dor_event"] > 0.5).sum()),
+                   median=np.nan, lower=np.nan, upper=np.nan)
+        if len(kept):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                km = kaplan_meier(kept["dor_time"].to_numpy(dtype=np.float64),
+                                  kept["dor_event"].to_numpy() > 0.5, confidence=confidence)
+            row.update(zip(("median", "lower", "upper"), km.median(), strict=True))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def phase2_trials(endpoints: pd.DataFrame, *, n_subjects: Sequence[int] = (10, 20, 30),
                   n_trials: int = 1000, seed, pfs_landmark: float = 182.0,
                   credible: float = CREDIBLE) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Simulated phase-2 trials of each size in ``n_subjects`` for each regimen of
     ``endpoints`` (from `phase2_endpoints`): each trial picks a draw, then subjects with
     replacement (module docstring). Returns ``(trials, summary)``: per trial the ORR, the
-    Kaplan–Meier median PFS (NaN: not reached) and PFS rate at ``pfs_landmark`` days, and the
-    grade ≥ 3 TRAE rates; the summary gives per regimen and size the mean, median and
-    ``credible`` interval of each over trials."""
+    Kaplan–Meier median PFS (NaN: not reached) and PFS rate at ``pfs_landmark`` days, the
+    number of responders and their Kaplan–Meier median DOR (``dor_median``; NaN: not reached,
+    or no responder), and the grade ≥ 3 TRAE rates; the summary gives per regimen and size the
+    mean, median and ``credible`` interval of each over trials (``n_trials`` of them; for
+    ``dor_median`` only the trials with a responder, ``undefined`` being the fraction of those
+    where it was not reached)."""
     credible = _check_credible(credible)
     sizes = [int(k) for k in np.atleast_1d(n_subjects)]
     if not sizes or min(sizes) < 1:
-        raise ValueError(f"n_subjects must be positive trial sizes, got {n_subjects!r}")
+        raise ParameterError(f"n_subjects must be positive trial sizes, got {n_subjects!r}; "
+                             "e.g. n_subjects=(10, 20, 30)")
     rng = np.random.default_rng(seed)
-    frame = endpoints[endpoints["best_response"] != "NA"]
     columns = ["responder", "pfs_time", "pfs_event", "trae_lymphocytes", "trae_neutrophils",
-               "trae_any"]
+               "trae_any", "dor_time", "dor_event"]
+    _require(endpoints.columns, ["best_response", *columns], "endpoints", "phase2_endpoints")
+    frame = endpoints[endpoints["best_response"] != "NA"]
     rows = []
     for regimen, by_regimen in frame.groupby(level="regimen", sort=False):
         draws = by_regimen.index.get_level_values("draw")
@@ -554,19 +633,24 @@ def phase2_trials(endpoints: pd.DataFrame, *, n_subjects: Sequence[int] = (10, 2
                 sample = pool[rng.integers(0, len(pool), size)]
                 median, at = _km_summary(sample[:, 1], sample[:, 2] > 0.5, pfs_landmark)
                 rates = sample[:, [0, 3, 4, 5]].mean(axis=0)
+                responding = np.isfinite(sample[:, 6])
+                dor = _km_median(sample[responding, 6], sample[responding, 7] > 0.5)
                 rows.append(dict(regimen=regimen, n_subjects=size, trial=trial, orr=rates[0],
                                  pfs_median=median, pfs_at_landmark=at,
                                  trae_lymphocytes=rates[1], trae_neutrophils=rates[2],
-                                 trae_any=rates[3]))
+                                 trae_any=rates[3], responders=int(responding.sum()),
+                                 dor_median=dor))
     trials = pd.DataFrame(rows)
-    metrics = ["orr", "pfs_median", "pfs_at_landmark", "trae_lymphocytes",
+    metrics = ["orr", "pfs_median", "pfs_at_landmark", "dor_median", "trae_lymphocytes",
                "trae_neutrophils", "trae_any"]
     summary = []
     for (regimen, size), group in trials.groupby(["regimen", "n_subjects"], sort=False):
         for metric in metrics:
+            kept = group[group["responders"] > 0] if metric == "dor_median" else group
             summary.append(dict(regimen=regimen, n_subjects=size, metric=metric,
-                                **_over_trials(group[metric].to_numpy(dtype=np.float64),
-                                               credible, not_reached=metric == "pfs_median")))
+                                **_over_trials(kept[metric].to_numpy(dtype=np.float64),
+                                               credible, not_reached=metric.endswith("median")),
+                                n_trials=len(kept)))
     return trials, pd.DataFrame(summary)
 
 
@@ -574,13 +658,15 @@ def phase2_trials(endpoints: pd.DataFrame, *, n_subjects: Sequence[int] = (10, 2
 class Phase2Simulation:
     """Arm 2 / phase 2: per-subject ``endpoints``, the per-draw population probabilities
     (``population``: ORR and TRAE rates with credible intervals over draws), simulated
-    ``trials`` and their ``summary`` (`phase2_trials`), and ``timing`` in seconds."""
+    ``trials`` and their ``summary`` (`phase2_trials`), ``timing`` in seconds, and the
+    population's duration of response (``dor``: `dor_summary`)."""
 
     endpoints: pd.DataFrame
     population: pd.DataFrame
     trials: pd.DataFrame
     summary: pd.DataFrame
     timing: dict
+    dor: pd.DataFrame | None = None
 
 
 def _population_rates(endpoints: pd.DataFrame, credible: float) -> pd.DataFrame:
@@ -623,7 +709,8 @@ def simulate_msc_phase2(source, *, dose: float = 6e5, cycles: int = 12, n: int =
     assessments every ``assessment_interval`` days up to ``follow_up`` days, the last of them
     being the data cut-off (deaths after it are not seen); the observed SLD carries residual
     error (assumption 2). ORR = confirmed CR/PR; PFS = RECIST PD or death
-    (``death``, assumption 3); TRAE = worst CTCAE grade ≥ 3 lymphocyte or neutrophil count
+    (``death``, assumption 3); DOR = confirmed CR/PR to PD or death, for responders; TRAE =
+    worst CTCAE grade ≥ 3 lymphocyte or neutrophil count
     decreased from the first dose to 30 days after the last (assumption 1). Phase 2 trials of
     each size in ``n_subjects`` (10–30) are drawn from the virtual population (`phase2_trials`).
     The simulation grid is `phase2_times`.
@@ -654,7 +741,7 @@ def simulate_msc_phase2(source, *, dose: float = 6e5, cycles: int = 12, n: int =
     done = time.perf_counter()
     return Phase2Simulation(endpoints, _population_rates(endpoints, credible), trials, summary,
                             {"population": simulated - start, "endpoints_and_trials":
-                             done - simulated})
+                             done - simulated}, dor_summary(endpoints))
 
 
 # -- CAR-NK: DLT and IMWG response --------------------------------------------------------------
@@ -693,9 +780,13 @@ def carnk_imwg(ds: xr.Dataset, *, weeks=IMWG_WEEKS, baseline_g_dl=2.0) -> xr.Dat
     """IMWG response per virtual subject at each assessment week (dim ``week``):
     ``responder`` — best *confirmed* response, from the assessments up to that week, is PR or
     better (`cellpkpd.endpoints.imwg`); ``timepoint_responder`` — that week's unconfirmed
-    category is PR or better. Serum M-protein is the subject's ``baseline_g_dl`` (g/dL; a
-    float, or one value per subject indexed by the ``subject`` coordinate) × ``mprot(t) /
-    mprot(0)``, urine M-protein 0 mg/24 h (assumption 5); baseline at the first grid time."""
+    category is PR or better. Per subject, over all the weeks: ``response_onset`` (days, the
+    first assessment of the first confirmed ≥ PR) and the duration of response ``dor_time``
+    (days, to the confirmed IMWG PD, censored at the last assessment; no deaths are modelled)
+    with ``dor_event``, NaN for non-responders. Serum M-protein is the subject's
+    ``baseline_g_dl`` (g/dL; a float, or one value per subject indexed by the ``subject``
+    coordinate) × ``mprot(t) / mprot(0)``, urine M-protein 0 mg/24 h (assumption 5); baseline
+    at the first grid time."""
     weeks = np.asarray(weeks, dtype=np.float64)
     days = float(ds["time"].values[0]) + 7.0 * weeks
     index = np.concatenate([[0], _nearest_times(ds, days)])
@@ -707,10 +798,13 @@ def carnk_imwg(ds: xr.Dataset, *, weeks=IMWG_WEEKS, baseline_g_dl=2.0) -> xr.Dat
     urine = np.zeros(t.size)
     confirmed = np.full((flat.shape[0], weeks.size), np.nan)
     timepoint = np.full_like(confirmed, np.nan)
+    dor = np.full((3, flat.shape[0]), np.nan)  # response onset, DOR, DOR event
     for i, series in enumerate(flat):
         if not np.isfinite(series).all():
             continue
         full = imwg(t, series, urine_m_protein=urine)
+        if np.isfinite(full.response_onset):
+            dor[:, i] = full.response_onset, full.dor, float(full.dor_event)
         timepoint[i] = full.assessments["response"].iloc[1:].isin(IMWG_RESPONDERS)
         confirmed[i] = False
         if timepoint[i].sum() < 2:
@@ -722,20 +816,26 @@ def carnk_imwg(ds: xr.Dataset, *, weeks=IMWG_WEEKS, baseline_g_dl=2.0) -> xr.Dat
     dims = (*relative.dims[:-1], "week")
     shape = (*relative.shape[:-1], weeks.size)
     coords = {d: ds[d] for d in dims[:-1] if d in ds.coords} | {"week": weeks}
+    per_subject = relative.shape[:-1]
     return xr.Dataset({"responder": (dims, confirmed.reshape(shape)),
-                       "timepoint_responder": (dims, timepoint.reshape(shape))}, coords=coords)
+                       "timepoint_responder": (dims, timepoint.reshape(shape)),
+                       "response_onset": (dims[:-1], dor[0].reshape(per_subject)),
+                       "dor_time": (dims[:-1], dor[1].reshape(per_subject)),
+                       "dor_event": (dims[:-1], dor[2].reshape(per_subject))}, coords=coords)
 
 
 @dataclass(frozen=True)
 class CarnkSimulation:
     """CAR-NK: ``dlt`` (P(DLT) per dose with its credible interval), ``orr`` (per dose and
     week: P(confirmed IMWG ≥ PR by that week) and P(≥ PR at that week)), the per-subject
-    ``flags`` and ``timing`` in seconds."""
+    ``flags``, ``timing`` in seconds, and the duration of response per dose (``dor``:
+    `dor_summary` of the flags; the last assessment week bounds it)."""
 
     dlt: pd.DataFrame
     orr: pd.DataFrame
     flags: xr.Dataset
     timing: dict
+    dor: pd.DataFrame | None = None
 
 
 def simulate_carnk(source, *, doses=(1e8, 1e9, 3e9), n: int = 200, seed: int = 0,
@@ -756,7 +856,8 @@ def simulate_carnk(source, *, doses=(1e8, 1e9, 3e9), n: int = 200, seed: int = 0
         baseline_g_dl = baseline_g_dl.sample(n, rng_m)
     if covariates is None:
         if not 0 <= ligand_positive <= 1:
-            raise ValueError(f"ligand_positive must lie in [0, 1], got {ligand_positive!r}")
+            raise ParameterError(f"ligand_positive must lie in [0, 1], got "
+                                 f"{ligand_positive!r}; e.g. 0.62 (the protocol's fraction)")
         rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
         covariates = pd.DataFrame({"NKG2DL_POS": (rng.random(n) < ligand_positive) * 1.0})
     regimens = {f"{dose:g} cells": nkg2d_carnk(dose) for dose in doses}
@@ -786,4 +887,4 @@ def simulate_carnk(source, *, doses=(1e8, 1e9, 3e9), n: int = 200, seed: int = 0
                       "not be evaluated (failed solves) and are left out", RuntimeWarning,
                       stacklevel=2)
     return CarnkSimulation(dlt, pd.concat(orr, ignore_index=True), flags,
-                           {"population": simulated - start})
+                           {"population": simulated - start}, dor_summary(flags))

@@ -1,4 +1,4 @@
-"""Reading and checking the IMWG inputs, and the baseline's measurable disease (Kumar 2016)."""
+"""Reading and checking the IMWG inputs, and the baseline's disease type (Kumar 2016)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class ImwgInputs:
     u: np.ndarray  # urine M-protein, mg/24 h
     kappa: np.ndarray  # mg/dL
     lam: np.ndarray  # mg/dL
-    dflc: np.ndarray  # involved − uninvolved FLC, mg/dL (NaN unless FLC disease)
+    dflc: np.ndarray  # involved − uninvolved FLC, mg/dL (NaN without an involved chain)
     ife: np.ndarray  # 1.0 negative, 0.0 positive, NaN not done
     bm: np.ndarray  # marrow plasma cells, %
     clonal: np.ndarray  # 1.0 clonal cells present, 0.0 absent, NaN not done
@@ -43,15 +43,19 @@ class ImwgInputs:
     def bm_latest(self, i: int) -> float:
         return self._latest(self.bm, i)
 
+    def bm_latest_index(self, i: int) -> int | None:
+        """Index of the latest post-baseline marrow at or before assessment ``i``."""
+        taken = np.flatnonzero(np.isfinite(self.bm[1:i + 1]))
+        return int(1 + taken[-1]) if taken.size else None
+
     def clonal_latest(self, i: int) -> float:
         return self._latest(self.clonal, i)
 
-    def table(self) -> pd.DataFrame:
+    def table(self, nadir) -> pd.DataFrame:
+        """The inputs per assessment, with ``nadir`` (the serum PD reference) as a column."""
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(self.lam > 0, self.kappa / self.lam, np.nan)
             change = 100.0 * (self.m - self.m[0]) / self.m[0] if self.m[0] > 0 else np.nan
-        nadir = [np.nan] + [np.nanmin(self.m[:i]) if np.isfinite(self.m[:i]).any() else np.nan
-                            for i in range(1, self.t.size)]
         return pd.DataFrame({
             "time": self.t, "m_protein": self.m, "pct_change_from_baseline": change,
             "nadir": nadir, "urine_m_protein": self.u, "flc_ratio": ratio, "dflc": self.dflc,
@@ -84,9 +88,20 @@ def _series(name: str, values, n: int, *, fill: float = np.nan, flags: bool = Fa
     return array
 
 
-def _disease(m0, u0, kappa0, lam0, *, min_baseline, min_urine, min_flc
+def _nonnegative_number(value) -> bool:
+    if isinstance(value, str | bytes):
+        return False
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return False
+    return bool(np.isfinite(value) and value >= 0)
+
+
+def _disease(m0, u0, kappa0, lam0, bm0, *, min_baseline, min_urine, min_flc, min_marrow
              ) -> tuple[str, bool, bool, str | None]:
-    """Disease type at baseline (module docstring of `imwg`) and the involved chain."""
+    """Disease type at baseline (module docstring of `imwg`) and the involved chain (κ above
+    the normal ratio, λ below; None for a normal ratio or M-protein disease)."""
     serum, urine = m0 >= min_baseline - TOLERANCE, u0 >= min_urine - TOLERANCE
     if serum or urine:
         return ("serum+urine" if serum and urine else "serum" if serum else "urine"), \
@@ -100,12 +115,19 @@ def _disease(m0, u0, kappa0, lam0, *, min_baseline, min_urine, min_flc
     involved = kappa0 if chain == "kappa" else lam0
     if chain is not None and involved >= min_flc - TOLERANCE:
         return "flc", False, False, chain
+    # serum, urine and FLC unmeasurable: the marrow route (PR by ≥ 50 % fewer plasma cells)
+    # if the baseline marrow holds ≥ 30 % plasma cells
+    if np.isnan(bm0):
+        return "unknown", False, False, None
+    if bm0 >= min_marrow - TOLERANCE:
+        return "marrow", False, False, chain
     return "not measurable", False, False, None
 
 
 def read_inputs(times, m_protein, urine_m_protein, flc_kappa, flc_lambda, ife_negative,
                 bm_plasma_cells, bm_clonal, plasmacytoma_spd, new_lesion, *, undetectable,
-                undetectable_urine, min_baseline, min_urine, min_flc) -> ImwgInputs:
+                undetectable_urine, min_baseline, min_urine, min_flc, min_marrow=30.0
+                ) -> ImwgInputs:
     """Checked `ImwgInputs`; every problem raises `DataError` naming the argument."""
     t = float_vector("times", times)
     increasing_times("times", t)
@@ -127,14 +149,27 @@ def read_inputs(times, m_protein, urine_m_protein, flc_kappa, flc_lambda, ife_ne
         raise DataError(DataProblem("new_lesion is missing or True at baseline"
                                     if new[0] or np.isnan(new[0]) else "new_lesion has NaN",
                                     "give True/False per assessment, False at baseline"))
-    disease, serum, urine, chain = _disease(m[0], u[0], kappa[0], lam[0],
+    bm = _series("bm_plasma_cells", bm_plasma_cells, n)
+    problems = [DataProblem(f"bm_plasma_cells[{i}] = {bm[i]:g} is above 100 %",
+                            "give the marrow plasma cells in %, 0-100",
+                            column="bm_plasma_cells") for i in np.flatnonzero(bm > 100.0)]
+    for name, value in (("min_baseline", min_baseline), ("min_urine", min_urine),
+                        ("min_flc", min_flc), ("min_marrow", min_marrow),
+                        ("undetectable", undetectable),
+                        ("undetectable_urine", undetectable_urine)):
+        if not _nonnegative_number(value):
+            problems.append(DataProblem(f"{name} = {value!r} is not a number ≥ 0",
+                                        f"give {name} as a finite number ≥ 0"))
+    if problems:
+        raise DataError(problems)
+    disease, serum, urine, chain = _disease(m[0], u[0], kappa[0], lam[0], bm[0],
                                             min_baseline=min_baseline, min_urine=min_urine,
-                                            min_flc=min_flc)
+                                            min_flc=min_flc, min_marrow=min_marrow)
     dflc = (kappa - lam if chain == "kappa" else lam - kappa) if chain else np.full(n, np.nan)
     return ImwgInputs(
         t=t, m=m, u=u, kappa=kappa, lam=lam, dflc=dflc,
         ife=_series("ife_negative", ife_negative, n, flags=True),
-        bm=_series("bm_plasma_cells", bm_plasma_cells, n),
+        bm=bm,
         clonal=_series("bm_clonal", bm_clonal, n, flags=True),
         spd=_series("plasmacytoma_spd", plasmacytoma_spd, n, fill=0.0),
         new=new.astype(bool), undetectable=float(undetectable),

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, DataProblem
+from ..errors import DataError, DataProblem, ParameterError
 from ._checks import float_vector, increasing_times, same_length
 
 # term -> (default LLN assumed, cut-offs for G2, G3, G4) in 10^9/L
@@ -40,18 +40,21 @@ _PER_1E9_PER_L = {"10^9/L": 1.0, "x10^9/L": 1.0, "G/L": 1.0, "cells/uL": 1e-3,
 def _cutoffs(lab: str, lln: float | None) -> np.ndarray:
     """Upper bounds of grades 1–4 in 10^9/L: (LLN, G2, G3, G4)."""
     if lab not in LABS:
-        raise ValueError(f"lab must be one of {sorted(LABS)}, got {lab!r}")
+        raise ParameterError(f"lab must be one of {sorted(LABS)}, got {lab!r}; e.g. "
+                             "lab='neutrophils'")
     default, rest = LABS[lab]
     lln = default if lln is None else lln
     if not (np.isfinite(lln) and lln > 0):
-        raise ValueError(f"lln must be a positive count in 10^9/L, got {lln!r}")
+        raise ParameterError(f"lln must be a positive count in 10^9/L, got {lln!r}; give the "
+                             "local lower limit of normal, or None for the default")
     return np.array([lln, *rest])
 
 
 def to_1e9_per_l(values, unit: str = "10^9/L") -> np.ndarray:
     """Counts converted to 10^9/L (1 cell/µL = 1e-3 × 10^9/L)."""
     if unit not in _PER_1E9_PER_L:
-        raise ValueError(f"unit must be one of {sorted(_PER_1E9_PER_L)}, got {unit!r}")
+        raise ParameterError(f"unit must be one of {sorted(_PER_1E9_PER_L)}, got {unit!r}; "
+                             "convert the counts to one of them")
     counts = float_vector("values", values)
     if (counts < 0).any():
         raise DataError([DataProblem(f"values[{i}] = {counts[i]:g} is a negative count",
@@ -81,7 +84,8 @@ def grade_episodes(times, values, *, lab: str, min_grade: int = 3, unit: str = "
     (days), worst_grade, left_censored, right_censored; boundaries by linear interpolation of
     the cut-off crossing (module docstring). CTCAE v5.0."""
     if min_grade not in (1, 2, 3, 4):
-        raise ValueError(f"min_grade must be 1, 2, 3 or 4, got {min_grade!r}")
+        raise ParameterError(f"min_grade must be 1, 2, 3 or 4, got {min_grade!r}; e.g. "
+                             "min_grade=3 for grade ≥ 3 episodes")
     t = float_vector("times", times)
     counts = to_1e9_per_l(values, unit)
     same_length(("times", "values"), t, counts)

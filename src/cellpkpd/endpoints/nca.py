@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, DataProblem
+from ..errors import DataError, DataProblem, ParameterError
 from ._checks import bool_vector, float_vector, increasing_times, same_length
 
 BLQ_RULES = ("zero-before-first-then-missing", "zero", "missing")
@@ -68,7 +68,8 @@ def _below_lloq(conc: np.ndarray, lloq: float | None, blq) -> np.ndarray:
     flagged = bool_vector("blq", blq, conc.size)
     if lloq is not None:
         if not np.isfinite(lloq) or lloq <= 0:
-            raise ValueError(f"lloq must be a positive number, got {lloq!r}")
+            raise ParameterError(f"lloq must be a positive number, got {lloq!r}; give the "
+                                 "assay's lower limit of quantification, or None")
         flagged = flagged | (conc < lloq)
     return flagged
 
@@ -168,11 +169,12 @@ def nca(time, conc, *, lloq: float | None = None, blq=None,
     AUC0–inf = AUC0–tlast + Clast/λz. Source: PKNCA / Phoenix WinNonlin conventions.
     """
     if blq_rule not in BLQ_RULES:
-        raise ValueError(f"blq_rule must be one of {BLQ_RULES}, got {blq_rule!r}")
+        raise ParameterError(f"blq_rule must be one of {BLQ_RULES}, got {blq_rule!r}")
     if auc_method not in AUC_METHODS:
-        raise ValueError(f"auc_method must be one of {AUC_METHODS}, got {auc_method!r}")
+        raise ParameterError(f"auc_method must be one of {AUC_METHODS}, got {auc_method!r}")
     if min_points < 3:
-        raise ValueError(f"min_points must be ≥ 3 (adjusted R² needs 3 points), got {min_points}")
+        raise ParameterError(f"min_points must be ≥ 3 (adjusted R² needs 3 points), got "
+                             f"{min_points}; e.g. min_points=3")
     t = float_vector("time", time)
     c = float_vector("conc", conc, allow_nan=True)
     same_length(("time", "conc"), t, c)
@@ -184,10 +186,12 @@ def nca(time, conc, *, lloq: float | None = None, blq=None,
     if problems:
         raise DataError(problems)
     if c0 is not None and not (np.isfinite(c0) and c0 >= 0):
-        raise ValueError(f"c0 must be a concentration ≥ 0, got {c0!r}")
+        raise ParameterError(f"c0 must be a concentration ≥ 0, got {c0!r}; give the "
+                             "concentration at time 0, or None to extrapolate it")
     for a, b in auc_windows:
         if not a < b:
-            raise ValueError(f"auc_windows entry ({a}, {b}) must have start < end")
+            raise ParameterError(f"auc_windows entry ({a}, {b}) must have start < end; give "
+                                 "(start, end) pairs in the time unit")
     t, c = _apply_blq_rule(t, c, below, blq_rule)
     notes: list[str] = []
     if c0 is not None and (t.size == 0 or t[0] > 0):

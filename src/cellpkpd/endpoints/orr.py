@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from scipy import stats
 
-from ..errors import DataError, DataProblem
+from ..errors import DataError, DataProblem, ParameterError
 
 RECIST_RESPONDERS = ("CR", "PR", "iCR", "iPR")
 IMWG_RESPONDERS = ("sCR", "CR", "VGPR", "PR")
@@ -31,7 +31,8 @@ def objective_response_rate(best_responses: Iterable[str], *,
     if not labels:
         raise DataError(DataProblem("best_responses is empty", "give one label per subject"))
     if not 0 < confidence < 1:
-        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+        raise ParameterError(f"confidence must lie in (0, 1), got {confidence}; e.g. "
+                             "confidence=0.95")
     wanted = set(responders)
     k = sum(r in wanted for r in labels)
     ci = stats.binomtest(k, len(labels)).proportion_ci(confidence_level=confidence,

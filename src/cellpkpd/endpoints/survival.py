@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from ..errors import DataError, DataProblem
+from ..errors import DataError, DataProblem, ParameterError
 from ._checks import bool_vector, float_vector, same_length
 
 
@@ -72,7 +72,8 @@ def kaplan_meier(times, events, *, confidence: float = 0.95) -> KaplanMeier:
                                      "measure times from the time origin (≥ 0)")
                          for i in np.flatnonzero(t < 0)])
     if not 0 < confidence < 1:
-        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+        raise ParameterError(f"confidence must lie in (0, 1), got {confidence}; e.g. "
+                             "confidence=0.95")
     grid, inverse = np.unique(t, return_inverse=True)
     d = np.bincount(inverse, weights=e, minlength=grid.size)
     c = np.bincount(inverse, weights=~e, minlength=grid.size)
