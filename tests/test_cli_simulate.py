@@ -54,13 +54,14 @@ def test_bolus_and_infusions_match_the_closed_form(bolus_and_infusions):
 
 
 def test_per_kg_and_per_m2_doses_scale_with_each_subjects_covariates(tmp_path):
-    """cells/kg scales with WT, mg/m² with Mosteller's BSA = sqrt(WT·HT/3600), per subject of a
+    """ug/kg scales with WT (and is converted into the mg compartment: 3000 ug/kg x 72 kg is
+    216 mg), mg/m² with Mosteller's BSA = sqrt(WT·HT/3600), per subject of a
     covariate CSV; the CSV output reads back."""
     subjects = pd.DataFrame({"ID": [7, 9], "WT": [72.0, 50.0], "HT": [162.0, 180.0]})
     subjects.to_csv(tmp_path / "subjects.csv", index=False)
     out = tmp_path / "sim.csv"
     assert main(["simulate", "pk_1cmt_iv", "--covariates", str(tmp_path / "subjects.csv"),
-                 "--regimen", "3e6 cells/kg central", "--regimen", "10 mg/m2 central at 4",
+                 "--regimen", "3000 ug/kg central", "--regimen", "10 mg/m2 central at 4",
                  "--param", f"cl={CL}", "--param", f"v={V}", "--times", "0,1,4,5,12",
                  "--out", str(out), "--plot", str(tmp_path / "sim.png")]) == 0
     assert (tmp_path / "sim.png").read_bytes()[:4] == b"\x89PNG"
@@ -70,7 +71,7 @@ def test_per_kg_and_per_m2_doses_scale_with_each_subjects_covariates(tmp_path):
     for sid, wt in ((7, 72.0), (9, 50.0)):
         rows = frame[frame.id == sid]
         t = rows.time.to_numpy()
-        expected = bolus(t, 3e6 * wt) + bolus(t, 10.0 * bsa[sid], t0=4.0)
+        expected = bolus(t, 3.0 * wt) + bolus(t, 10.0 * bsa[sid], t0=4.0)
         np.testing.assert_allclose(rows.cp.to_numpy(), expected, rtol=1e-8)
 
 
@@ -152,8 +153,12 @@ IV = ("pk_1cmt_iv", "--times", "0:4:1", "--out")
     (["--regimen", "5 mg central every 12"], "'every' needs 'x COUNT'"),
     (["--regimen", "5 mg central over"], "'over' needs a value"),
     (["--regimen", "5 mg central over 1 rate 2"], "either duration= or rate=, not both"),
-    (["--regimen", "5 mg/lb central"], "per-lb is not known"),
-    (["--regimen", "5 cells/kg central"], "a dose per kg needs each subject's body weight WT"),
+    (["--regimen", "5 mg/L central"], "per 'L' is not a body size"),
+    (["--regimen", "5 cels/kg central"], "'cels' is not a unit; did you mean 'cells'?"),
+    (["--regimen", "5 furlongs central"], "'furlongs' is of dimension [length], not an amount"),
+    (["--regimen", "2e6 cells/kg central"], "is a cell count, but compartment 'central' of "
+     "model 'pk_1cmt_iv' is declared in 'mg', a mass"),
+    (["--regimen", "5 mg/kg central"], "a dose per kg needs each subject's body weight WT"),
     (["--regimen", "5 mg/m2 central", "--cov", "WT=70"], "give --cov BSA=VALUE, or --cov HT"),
     (["--regimen", "5 mg/kg central", "--cov", "WT=-70"], "WT must be a number > 0"),
     (["--regimen", "5 mg central", "--cov", "WT"], "--cov takes NAME=VALUE"),

@@ -134,6 +134,7 @@ def _data(cfg: AnalysisConfig, kwargs: dict):
     the model, and restricted to the observed outputs the config lists."""
     import dataclasses
 
+    from .events import to_model_units
     from .fitting.run import default_output_for
     from .loading import load_model
     from .nonmem import read_nonmem
@@ -142,7 +143,10 @@ def _data(cfg: AnalysisConfig, kwargs: dict):
     _check_report(cfg, model)
     dataset = read_nonmem(kwargs["data"], dvid_map=kwargs.get("dvid"),
                           outputs=model.output_names,
-                          default_output=default_output_for(model, kwargs.get("error")))
+                          default_output=default_output_for(model, kwargs.get("error")),
+                          dose_unit=cfg.raw["data"].get("dose_unit"))
+    # AMT in each dosing compartment's unit from here on (the fit's saved data.csv too).
+    dataset = to_model_units(model, dataset)
     kwargs["dvid"] = None  # applied: the dataset's DVIDs are output names or numbers now
     if not cfg.outputs:
         return dataset

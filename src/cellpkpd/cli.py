@@ -29,9 +29,11 @@ REGIMEN_HELP = """\
   a dose, AMOUNT UNIT CMT [at TIME] [every INTERVAL x COUNT] [over DURATION | rate RATE]
           [in AMOUNT_UNIT]:
       "2e6 cells/kg msc_blood every 28 x 4 over 0.0208"
-      "125 mg/m2 pac_central at -5 over 0.0208 in ug"
-UNIT is cells, mg, ug, ... optionally per kg (scaled by WT) or per m2 (by BSA, or by
-Mosteller's sqrt(WT*HT/3600) from WT [kg] and HT [cm]). CMT is a state name or number. Times,
+      "125 mg/m2 pac_central at -5 over 0.0208"
+UNIT is cells, 1e6 cells, mg, ug, ... optionally per kg (scaled by WT) or per m2 (by BSA, or
+by Mosteller's sqrt(WT*HT/3600) from WT [kg] and HT [cm]). It is checked against the unit the
+compartment declares: a mass is converted (mg into a compartment in ug is x 1000), cells into a
+mass compartment is an error. 'in AMOUNT_UNIT' is not needed. CMT is a state name or number. Times,
 intervals and durations are in the model's time unit. Several --regimen options add up.
 Covariates missing for a per-kg or per-m2 dose come from the model's defaults when it has them.
 """
@@ -190,6 +192,8 @@ def _dose_regimen(spec: str, words: list[str]):
 
 
 def _check_compartments(model, spec: str, reg) -> None:
+    from .errors import UnitError
+
     states = model.state_names
     for dose in reg.doses:
         cmt = dose.cmt
@@ -198,6 +202,10 @@ def _check_compartments(model, spec: str, reg) -> None:
             raise _usage_error(
                 f"--regimen {spec!r}: compartment {cmt!r} is not a state of model "
                 f"{model.name!r}; use one of {list(states)} or a number 1-{len(states)}")
+        try:
+            dose.factor(model)  # the dose's unit against the compartment's
+        except UnitError as err:
+            raise _usage_error(f"--regimen {spec!r}: {err}") from None
 
 
 def _parse_covariates(items: list[str]) -> dict[str, float]:
@@ -221,7 +229,7 @@ def regimen_subjects(model, reg, covariates: dict, n_subjects: int = 1, table=No
     """
     import pandas as pd
 
-    from .regimens import _parse_unit
+    from .dose_units import parse_dose_unit
 
     if table is None:
         if n_subjects < 1:
@@ -247,7 +255,7 @@ def regimen_subjects(model, reg, covariates: dict, n_subjects: int = 1, table=No
         notes.append(f"{name} not given: using the default of model {model.name!r}, "
                      f"{cov.default:g} {cov.unit}".rstrip())
 
-    per = {_parse_unit(d.unit)[1] for d in reg.doses}
+    per = {parse_dose_unit(d.unit).per for d in reg.doses}
     scaled_by = []  # the covariates the dose amounts are computed from
     if "WT" in per:
         if "WT" not in subjects:
@@ -314,7 +322,7 @@ def regimen_dataset(model, specs: list[str], args):
         table = pd.read_csv(args.covariates)
     subjects, notes = regimen_subjects(model, reg, _parse_covariates(args.cov),
                                        1 if args.subjects is None else args.subjects, table)
-    return population_table(reg, subjects, []), notes
+    return population_table(reg, subjects, [], model=model), notes
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -371,10 +379,11 @@ def cmd_check_data(args) -> int:
 
             model = cp.load_model(args.model)
             data = cp.read_nonmem(args.file, outputs=model.output_names,
-                                  default_output=default_output_for(model, None))
+                                  default_output=default_output_for(model, None),
+                                  dose_unit=args.dose_unit)
             cp.problem(model, data, times=[0.0])
         else:
-            data = cp.read_nonmem(args.file)
+            data = cp.read_nonmem(args.file, dose_unit=args.dose_unit)
     except cp.DataError as err:
         print(err)
         return 1
@@ -481,6 +490,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-data", help="validate a NONMEM-format dataset")
     check.add_argument("file")
     check.add_argument("--model", help="also check compartments etc. against this model")
+    check.add_argument("--dose-unit", help="the unit of every AMT (e.g. mg, as fit.toml's "
+                       "[data] dose_unit): checked against each dosing compartment's unit")
     check.set_defaults(func=cmd_check_data)
 
     models = sub.add_parser("models", help="list the bundled models")

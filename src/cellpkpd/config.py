@@ -10,6 +10,8 @@ name = "msc_ifna"              # a bundled model, or: path = "../../models/my_mo
 path = "data.csv"              # relative to this file
 dvid = { 1 = "cp" }            # optional: DVID number -> output name
 outputs = ["qpcr_blood", "sld"]  # optional: only these outputs enter the likelihood
+dose_unit = "mg"               # optional: the unit of every AMT, checked against (and converted
+                               # into) each dosing compartment's declared unit
 
 [population]
 estimate = ["k_dl", "s_ifn"]   # optional: estimated typical values (default: all)
@@ -62,7 +64,7 @@ _NUMBER = (int, float)
 SCHEMA = {
     "seed": int,
     "model": {"name": str, "path": str},
-    "data": {"path": str, "dvid": dict, "outputs": list},
+    "data": {"path": str, "dvid": dict, "outputs": list, "dose_unit": str},
     "population": {"estimate": list, "fixed": dict, "iiv": (list, dict),
                    "iiv_correlation": bool, "covariates": dict, "error": dict,
                    "priors": dict},
@@ -130,6 +132,7 @@ def load_config(path) -> AnalysisConfig:
         raise ConfigError(f"{path}: [data] path {raw['data']['path']!r} is a directory; give "
                           "the path of the NONMEM-format CSV file")
     _check_method(raw.get("method", {}), path)
+    _check_dose_unit(raw["data"].get("dose_unit"), path)
     if raw.get("seed", 0) < 0:
         raise ConfigError(f"{path}: 'seed' = {raw['seed']} must be >= 0 (a JAX PRNG seed)")
     model = (model_spec["name"] if "name" in model_spec
@@ -172,6 +175,23 @@ def _dvid(mapping: dict | None, path: Path) -> dict | None:
             raise ConfigError(f"{path}: 'data.dvid.{key}' must be an output name, got {name!r}")
         out[int(key)] = name
     return out
+
+
+def _check_dose_unit(unit: str | None, path: Path) -> None:
+    """A flat amount unit pint can read: the compartments are checked once the model loads."""
+    if unit is None:
+        return
+    from .dose_units import parse_dose_unit
+    from .errors import UnitError
+
+    try:
+        parsed = parse_dose_unit(unit, what="'data.dose_unit'")
+    except UnitError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    if parsed.per is not None:
+        raise ConfigError(f"{path}: 'data.dose_unit' = {unit!r} is per body size, but a "
+                          "table's AMT is the amount given; write AMT as the amount and "
+                          f"dose_unit = {parsed.amount_text!r}")
 
 
 def _check_method(method: dict, path: Path) -> None:

@@ -30,6 +30,12 @@ class Dataset:
 
     ``encodings`` maps each text (categorical) covariate to its ``{label: code}`` mapping; the
     table holds the codes. ``items`` lists the optional data items the source had.
+
+    ``dose_unit`` says what unit AMT (and RATE, per time unit) is in: None, the NONMEM
+    convention, means each dose is already in the unit its compartment declares; a string
+    (``read_nonmem(..., dose_unit="mg")``) is the unit of every dose; a mapping gives it per
+    CMT value (a regimen's table). Doses with a unit are checked against, and converted into,
+    the compartment's declared unit when the dataset meets a model (`cellpkpd.problem`).
     """
 
     table: pd.DataFrame
@@ -37,6 +43,7 @@ class Dataset:
     source: str | None = None
     encodings: dict[str, dict[str, int]] = field(default_factory=dict)
     items: tuple[str, ...] = ()
+    dose_unit: str | dict | None = None
 
     @property
     def subjects(self) -> tuple:
@@ -124,13 +131,30 @@ class Dataset:
             ds[col].attrs["encoding"] = ", ".join(f"{k}={v}" for k, v in mapping.items())
         return ds
 
-    def write_nonmem(self, path, categorical: str = "labels") -> Path:
+    def write_nonmem(self, path, categorical: str = "labels", *, model=None) -> Path:
         """Write a NONMEM-format CSV (``.`` for missing), atomically.
 
         ``categorical="labels"`` writes text covariates as text, so the file reads back equal
         to this dataset; ``"codes"`` writes their integer codes, for NONMEM itself.
+
+        A table cannot say what unit AMT is in: a dataset whose doses carry a unit
+        (``dose_unit``) is written in the compartments' units of ``model``, and without a
+        model it is an error rather than a file that would read back as a different dose.
         """
-        frame = self.to_dataframe(categorical)
+        data = self
+        if self.dose_unit is not None:
+            if model is None:
+                from .errors import DataError, DataProblem
+
+                raise DataError(DataProblem(
+                    f"the doses are in {self.dose_unit!r}, which a NONMEM table cannot record, "
+                    "so the written AMT would read back in the compartments' own units",
+                    "pass model= to write the doses in its compartments' units (or build the "
+                    "table with to_dataset(..., model=model))", column="AMT"), self.source)
+            from .events import to_model_units
+
+            data = to_model_units(model, self)
+        frame = data.to_dataframe(categorical)
         columns = [c for c in CORE_ITEMS if c in frame]
         columns += [c for c in OPTIONAL_ITEMS if c in self.items and c in frame]
         columns += list(self.covariate_columns)
@@ -143,6 +167,8 @@ class Dataset:
         if not isinstance(other, Dataset):
             return False
         if set(self.covariate_columns) != set(other.covariate_columns):
+            return False
+        if self.dose_unit != other.dose_unit:
             return False
         a, b = self.to_dataframe(), other.to_dataframe()
         if set(a.columns) != set(b.columns) or len(a) != len(b):

@@ -23,6 +23,19 @@ class ArgumentTypeError(ParameterError, TypeError):
     TypeError, so code that caught the built-in keeps working."""
 
 
+class UnitError(ParameterError):
+    """A unit that cannot be read, or whose dimension does not fit where it is used (a cell
+    count dosed into a compartment declared in mg, ``"cels/kg"``, ``"furlongs"``).
+
+    ``problem`` and ``fix`` are the two halves of the message, for callers that report it
+    as a `DataProblem`.
+    """
+
+    def __init__(self, problem: str, fix: str = ""):
+        self.problem, self.fix = problem, fix
+        super().__init__(f"{problem}; {fix}" if fix else problem)
+
+
 class OutputError(CellpkpdError, OSError):
     """A result could not be written (disk full, permissions); earlier outputs are intact."""
 

@@ -71,6 +71,70 @@ def resolve_cmt(model, value, row: int, problems: list[DataProblem]) -> int:
     return int(number) - 1
 
 
+def cmt_key(value):
+    """A CMT value as `Dataset.dose_unit` keys it: None (missing), an int or a str."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, str):
+        return value
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
+def to_model_units(model, dataset: Dataset) -> Dataset:
+    """``dataset`` with every dose (AMT, and RATE > 0) in the unit its compartment declares.
+
+    A dataset without a ``dose_unit`` is returned as it is. Otherwise each dose's unit is
+    checked against its compartment's (`cellpkpd.dose_units`): mass into mass is converted,
+    a cell count into a mass compartment (or any other mismatch) is a `DataError` naming the
+    row, its CMT and the compartment's unit. Unknown compartments are left to `build_events`.
+    """
+    from dataclasses import replace
+
+    from .dose_units import conversion_factor
+    from .errors import UnitError
+
+    units = dataset.dose_unit
+    if units is None:
+        return dataset
+    table = dataset.table
+    is_dose = table["EVID"].isin([1, 4]).to_numpy()
+    factor = np.ones(len(table))
+    problems: list[DataProblem] = []
+    known: dict = {}
+    for i in np.flatnonzero(is_dose):
+        cmt = table["CMT"].iloc[i]
+        key = cmt_key(cmt)
+        unit = units if isinstance(units, str) else units.get(key)
+        if unit is None:
+            continue
+        scratch: list[DataProblem] = []
+        index = resolve_cmt(model, cmt, 0, scratch)
+        if scratch:
+            continue  # build_events names the unknown compartment
+        state = model.states[index]
+        if (state.name, unit) not in known:
+            try:
+                known[state.name, unit] = conversion_factor(
+                    unit, state.name, state.unit, model_name=model.name,
+                    dose=f"the dose (AMT in {unit})")
+            except UnitError as err:
+                known[state.name, unit] = err
+        found = known[state.name, unit]
+        if isinstance(found, UnitError):
+            problems.append(DataProblem(found.problem, found.fix, int(table["ROW"].iloc[i]),
+                                        "CMT"))
+        else:
+            factor[i] = found
+    if problems:
+        raise DataError(problems, dataset.source)
+    table = table.copy()
+    table["AMT"] = table["AMT"].to_numpy(dtype=float) * factor
+    rate = table["RATE"].to_numpy(dtype=float)
+    table["RATE"] = np.where(rate > 0, rate * factor, rate)
+    return replace(dataset, table=table, dose_unit=None)
+
+
 def _covariate_matrix(model, rows) -> np.ndarray:
     cols: dict[str, np.ndarray] = {}
     for cov in model.covariates:
@@ -115,6 +179,7 @@ def build_events(model, dataset: Dataset, *, grid=None, covariates: str = "nocb"
     if covariates not in ("nocb", "locf"):
         raise ValueError(f"covariates must be 'nocb' or 'locf', got {covariates!r}")
     grid = np.asarray([] if grid is None else grid, dtype=float)
+    dataset = to_model_units(model, dataset)
     problems: list[DataProblem] = check_dvid(dataset.table, model.output_names,
                                                   model.output_names[0])
     per_subject = []

@@ -14,6 +14,7 @@ import io
 import os
 import warnings
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,8 @@ MAX_ADDL = 10_000
 
 def read_nonmem(source, *, covariate_fill: str | None = None,
                 dvid_map: Mapping | None = None, outputs=None,
-                default_output: str | None = None, dv_required: bool = True) -> Dataset:
+                default_output: str | None = None, dv_required: bool = True,
+                dose_unit: str | None = None) -> Dataset:
     """Read and validate a NONMEM-format table.
 
     Parameters
@@ -64,6 +66,11 @@ def read_nonmem(source, *, covariate_fill: str | None = None,
     dv_required : bool
         An observation record (EVID 0, MDV 0) must have a DV: True for fitting. False for a
         simulation table, whose output rows may have DV '.'.
+    dose_unit : str, optional
+        The unit of every AMT (and of RATE per time unit), e.g. ``"mg"`` or ``"1e6 cells"``.
+        Each dose is then checked against the unit its compartment declares, and converted
+        (mg into µg is × 1000), when the data meet a model. Without it, AMT is taken to be
+        in the compartment's own unit, as NONMEM does.
 
     Returns
     -------
@@ -87,7 +94,15 @@ def read_nonmem(source, *, covariate_fill: str | None = None,
     - A dose without CMT goes to the model's first compartment (NONMEM's default dose
       compartment).
     """
+    if dose_unit is not None:
+        _check_dose_unit(dose_unit)
     if isinstance(source, Dataset):
+        if dose_unit is not None and source.dose_unit not in (None, dose_unit):
+            raise DataError(DataProblem(
+                f"the dataset's doses are already in {source.dose_unit!r}; dose_unit="
+                f"{dose_unit!r} would say otherwise", "drop dose_unit=", column="AMT"),
+                source.source)
+        unit = dose_unit if dose_unit is not None else source.dose_unit
         if dvid_map is None:
             # Already validated: only the model-dependent DVID check is left, and the source
             # row numbers are kept for its messages.
@@ -95,15 +110,33 @@ def read_nonmem(source, *, covariate_fill: str | None = None,
                 problems = check_dvid(source.table, outputs, default_output)
                 if problems:
                     raise DataError(problems, source.source)
-            return source
+            return source if unit == source.dose_unit else replace(source, dose_unit=unit)
+        dose_unit = unit
         source = source.to_dataframe()
     if covariate_fill not in (None, "locf", "nocb"):
         raise DataError(DataProblem(
             f"covariate_fill must be 'locf', 'nocb' or None, got {covariate_fill!r}",
             "use covariate_fill='locf' or 'nocb'"))
     name, raw = _load_raw(source)
-    return _validate(raw, name, covariate_fill, dvid_map, outputs, default_output,
+    data = _validate(raw, name, covariate_fill, dvid_map, outputs, default_output,
                      dv_required)
+    return data if dose_unit is None else replace(data, dose_unit=dose_unit)
+
+
+def _check_dose_unit(dose_unit) -> None:
+    """A table's dose unit is a flat amount: AMT is what was given, not a dose per kg."""
+    from .dose_units import parse_dose_unit
+    from .errors import UnitError
+
+    try:
+        parsed = parse_dose_unit(dose_unit, what="dose_unit")
+    except UnitError as err:
+        raise DataError(DataProblem(err.problem, err.fix, column="AMT")) from None
+    if parsed.per is not None:
+        raise DataError(DataProblem(
+            f"dose_unit {dose_unit!r} is per body size, but a table's AMT is the amount given",
+            f"write AMT as the amount (the per-kg dose times WT) and dose_unit="
+            f"{parsed.amount_text!r}", column="AMT"))
 
 
 def _load_raw(source) -> tuple[str | None, pd.DataFrame]:
@@ -152,14 +185,35 @@ def _load_raw(source) -> tuple[str | None, pd.DataFrame]:
                               keep_default_na=False, skipinitialspace=True,
                               skip_blank_lines=True, names=header, header=0, index_col=False)
         except (pd.errors.ParserError, ValueError) as err:
+            long = _long_rows(lines[1:], sep, len(header))
+            if long:
+                raise DataError(long, name) from None
             raise DataError(DataProblem(f"the table cannot be parsed as CSV ({err})",
                                         "give every row as many fields as the header"),
                             name) from None
     if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
-        raise DataError(DataProblem(
+        raise DataError(_long_rows(lines[1:], sep, len(header)) or DataProblem(
             f"some rows have more fields than the header's {len(header)}",
             "remove the extra fields, or name their column in the header"), name)
     return name, raw
+
+
+def _long_rows(lines: list[str], sep: str, n: int) -> list[DataProblem]:
+    """The data rows (numbered as ``ROW``: blank lines skipped) with more fields than the
+    header's ``n``; a trailing empty field is a trailing separator, not a field."""
+    problems, row = [], 0
+    for line in lines:
+        if not line.strip():
+            continue
+        row += 1
+        fields = next(csv.reader([line])) if sep == "," else line.split()
+        while len(fields) > n and not fields[-1].strip():
+            fields.pop()
+        if len(fields) > n:
+            problems.append(DataProblem(
+                f"the row has {len(fields)} fields, more fields than the header's {n}",
+                "remove the extra fields, or name their column in the header", row))
+    return problems
 
 
 def _decode(data: bytes, name) -> str:
@@ -270,7 +324,7 @@ def _validate(raw, source, covariate_fill, dvid_map, outputs, default_output=Non
         raise DataError(DataProblem("the table has a header but no data rows", "add records"),
                         source)
 
-    typos = _typos(raw.columns)
+    typos = _typos(raw.columns, raw)
     if typos:
         raise DataError(typos, source)
     problems: list[DataProblem] = []
@@ -386,9 +440,50 @@ def _censoring(table, rows, problems) -> None:
               "give the limit in an LLOQ (or LIMIT) column", "BLQ")
 
 
-def _typos(columns) -> list[DataProblem]:
+#: Flag items and the values they take: a column one letter away from an absent one (``WLQ``
+#: for ``BLQ``) holding only these values is taken for a typo of it. Only flags: their values
+#: are too particular to be a covariate's by chance, unlike RATE's (RACE is a covariate).
+_FLAGS = {"BLQ": {0, 1}, "MDV": {0, 1}, "CENS": {-1, 0, 1}, "EVID": {0, 1, 2, 3, 4}}
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """One substitution, insertion, deletion or swap of neighbours turns ``a`` into ``b``."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [k for k in range(len(a)) if a[k] != b[k]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long = sorted((a, b), key=len)
+    return any(long[:k] + long[k + 1:] == short for k in range(len(long)))
+
+
+def _swapped(a: str, b: str) -> bool:
+    """``b`` is ``a`` with two neighbouring letters swapped (``MCT`` for ``CMT``)."""
+    return len(a) == len(b) and a != b and any(
+        a[:k] + a[k + 1] + a[k] + a[k + 2:] == b for k in range(len(a) - 1))
+
+
+def _flag_typo(col: str, absent: list[str], series: pd.Series) -> list[str]:
+    swapped = [r for r in absent if len(r) > 2 and _swapped(r, col)]
+    if swapped:
+        return swapped[:1]
+    items = [r for r in absent if r in _FLAGS and _one_edit(col, r)]
+    if not items:
+        return []
+    values = pd.to_numeric(series, errors="coerce")
+    given = values.dropna()
+    if given.empty or values.isna().sum() > series.isna().sum():  # text: not a flag
+        return []
+    return [r for r in items if set(given.unique()) <= _FLAGS[r]][:1]
+
+
+def _typos(columns, values: pd.DataFrame | None = None) -> list[DataProblem]:
     """A column named like an absent data item (``AMNT`` for ``AMT``) is a typo, not a
-    covariate: read as one, every dose would silently have AMT 0."""
+    covariate: read as one, every dose would silently have AMT 0. So is a column that swaps
+    two neighbouring letters of an absent item (``MCT``), or is one edit from an absent flag
+    item (``WLQ``, ``MVD``) and holds only that flag's values. Other one-letter changes
+    (``ALT``, ``RACE``) are covariate names too often to be refused."""
     problems = []
     for col in columns:
         if col in RESERVED:
@@ -397,6 +492,8 @@ def _typos(columns) -> list[DataProblem]:
         absent = [r for r in RESERVED
                   if r not in columns and len(r) > 1 and not col.startswith(r)]
         close = difflib.get_close_matches(col, absent, n=1, cutoff=0.8)
+        if not close and values is not None:
+            close = _flag_typo(col, absent, values[col])
         if close:
             problems.append(DataProblem(
                 f"{col} is not a NONMEM data item; did you mean {close[0]}? (read as a "

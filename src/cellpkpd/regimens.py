@@ -12,6 +12,7 @@ The protocol regimens of the two trials are ready-made: `msc_ifna_monotherapy`,
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,11 +21,10 @@ import numpy as np
 import pandas as pd
 
 from .dataset import Dataset
-from .errors import DataError, DataProblem
+from .dose_units import amount_factor, dose_factor, parse_dose_unit
+from .errors import DataError, DataProblem, ParameterError, UnitError
 from .nonmem import read_nonmem
 
-_MASS = {"g": 1e3, "mg": 1.0, "ug": 1e-3, "µg": 1e-3, "mcg": 1e-3, "ng": 1e-6}  # in mg
-_PER = {"kg": "WT", "m2": "BSA", "m²": "BSA"}
 INFUSION_30_MIN_DAYS = 30.0 / (60.0 * 24.0)
 
 
@@ -41,16 +41,6 @@ def bsa(wt, ht, method: str = "mosteller"):
     raise ValueError(f"BSA method must be 'mosteller' or 'dubois', got {method!r}")
 
 
-def _parse_unit(unit: str) -> tuple[str, str | None]:
-    """``"mg/m2"`` -> (``"mg"``, ``"BSA"``); ``"cells"`` -> (``"cells"``, None)."""
-    base, _, per = unit.replace(" ", "").partition("/")
-    if not base:
-        raise ValueError(f"dose unit {unit!r} has no amount unit; write e.g. 'mg/m2'")
-    if per and per not in _PER:
-        raise ValueError(f"dose unit {unit!r}: per-{per} is not known; use /kg or /m2")
-    return base, _PER.get(per)
-
-
 @dataclass(frozen=True)
 class Dose:
     """One administration, or ``count`` of them ``every`` time units apart.
@@ -60,22 +50,26 @@ class Dose:
     amount : float
         In ``unit``.
     unit : str
-        ``"mg"``, ``"ug"``, ``"cells"``, ... optionally per kg (× WT) or per m² (× BSA):
-        ``"cells/kg"``, ``"mg/m2"``.
+        ``"mg"``, ``"ug"``, ``"cells"``, ``"1e6 cells"``, ... optionally per kg (× WT) or per
+        m² (× BSA): ``"cells/kg"``, ``"mg/m2"`` (see `cellpkpd.dose_units`). Checked against
+        the unit the target compartment declares when the dose meets a model: a mass is
+        converted (mg into a compartment in µg is × 1000), any other mismatch is an error.
     cmt : str or int
         Target compartment (state name or 1-based number).
     time : float
         First administration, model time unit.
     duration, rate : float, optional
-        An infusion, by its duration (time unit) or its rate (amount_unit per time unit).
+        An infusion, by its duration (time unit) or its rate (`table_unit` per time unit,
+        converted with the amount when the dose meets a model).
         Neither: a bolus.
     every : float, optional
         Interval between administrations (NONMEM II).
     count : int
         Number of administrations.
     amount_unit : str, optional
-        The compartment's mass unit, when it differs from the dose's (e.g. mg/m² into a
-        compartment counted in µg).
+        The unit AMT is written in, in a table built without a model (default: the dose's
+        amount unit, e.g. mg for mg/m²). It need not be given: the table records it, and the
+        dose is converted into the compartment's declared unit when it meets the model.
     """
 
     amount: float
@@ -103,31 +97,54 @@ class Dose:
             raise ValueError(f"Dose count must be a whole number >= 1, got {self.count!r}")
         if self.count > 1 and not (self.every is not None and self.every > 0):
             raise ValueError(f"Dose count={self.count} needs every= (the interval) > 0")
-        base, _ = _parse_unit(self.unit)
-        if self.amount_unit is not None and (base not in _MASS or self.amount_unit not in _MASS):
-            raise ValueError(
-                f"amount_unit={self.amount_unit!r} converts between mass units only "
-                f"({sorted(_MASS)}); the dose is in {base!r}")
-
-    def scale(self, covariates: Mapping[str, float]) -> float:
-        """The amount per administration, in the compartment's unit, for one subject."""
-        base, per = _parse_unit(self.unit)
-        value = self.amount
-        if per is not None:
-            if per not in covariates or not np.isfinite(covariates[per]):
-                raise ValueError(
-                    f"a dose in {self.unit} needs the subject's {per}; give a {per} column"
-                    + (" (or WT and HT to compute it)" if per == "BSA" else ""))
-            value *= float(covariates[per])
+        parsed = parse_dose_unit(self.unit, what=f"{self.describe()}: unit")
         if self.amount_unit is not None:
-            value *= _MASS[base] / _MASS[self.amount_unit]
-        return value
+            # Same dimension as the dose (a cells dose cannot be written in mg).
+            amount_factor(parsed, self.amount_unit, what=f"{self.describe()}: amount_unit")
 
-    def records(self, covariates: Mapping[str, float]) -> dict:
-        amt = self.scale(covariates)
+    def describe(self) -> str:
+        """``"dose 125 mg/m2 into 'pac_central'"``, for messages."""
+        return f"dose {self.amount:g} {self.unit} into {self.cmt!r}"
+
+    @property
+    def table_unit(self) -> str:
+        """The unit of the AMT this dose writes in a table built without a model."""
+        return self.amount_unit or parse_dose_unit(self.unit).amount_text
+
+    def scale(self, covariates: Mapping[str, float], model=None) -> float:
+        """The amount per administration for one subject: in the unit of the model's target
+        compartment when ``model`` is given, otherwise in `table_unit`."""
+        parsed = parse_dose_unit(self.unit)
+        size = None
+        if parsed.per is not None:
+            per = parsed.per
+            if per not in covariates or not np.isfinite(covariates[per]):
+                raise ParameterError(
+                    f"{self.describe()} needs the subject's {per}; give a {per} column"
+                    + (" (or WT and HT to compute it)" if per == "BSA" else ""))
+            size = float(covariates[per])
+        return parsed.absolute(self.amount, size) * self.factor(model)
+
+    def factor(self, model=None) -> float:
+        """What an amount in the dose's own amount unit is multiplied by to be in the model's
+        compartment unit (``model`` given) or in `table_unit`."""
+        parsed = parse_dose_unit(self.unit)
+        if model is not None:
+            return dose_factor(model, self.cmt, parsed.amount_text, dose=self.describe())
+        if self.amount_unit is None:
+            return 1.0
+        return amount_factor(parsed, self.amount_unit, what=f"{self.describe()}: amount_unit")
+
+    def records(self, covariates: Mapping[str, float], model=None) -> dict:
+        amt = self.scale(covariates, model)
+        rate = 0.0
+        if self.rate is not None:
+            rate = self.rate * (1.0 if model is None else
+                                dose_factor(model, self.cmt, self.table_unit,
+                                            dose=self.describe()))
         return {
             "TIME": self.time, "EVID": 1, "MDV": 1, "AMT": amt, "CMT": self.cmt,
-            "RATE": self.rate if self.rate is not None else 0.0,
+            "RATE": rate,
             "DUR": self.duration if self.duration is not None else 0.0,
             "ADDL": self.count - 1, "II": self.every if self.count > 1 else 0.0, "SS": 0,
         }
@@ -145,14 +162,16 @@ class Regimen:
                                                                                other.name) if n))
 
     def to_dataset(self, subjects: pd.DataFrame | Mapping | None = None, times=(),
-                   *, bsa_method: str = "mosteller") -> Dataset:
+                   *, bsa_method: str = "mosteller", model=None) -> Dataset:
         """Cross the regimen with subjects and sampling times.
 
         ``subjects`` has one row per subject: an optional ``ID`` column and covariates (WT,
         HT, BSA, ...). BSA is computed from WT and HT when a dose needs it and it is absent.
-        Sampling times become EVID 0, MDV 1 records (no DV).
+        Sampling times become EVID 0, MDV 1 records (no DV). With ``model``, AMT is in each
+        target compartment's declared unit; without, in each dose's `Dose.table_unit`, which
+        the dataset records (`Dataset.dose_unit`) for the model to convert.
         """
-        return population_table(self, subjects, times, bsa_method=bsa_method)
+        return population_table(self, subjects, times, bsa_method=bsa_method, model=model)
 
 
 def regimen(*doses: Dose, name: str = "") -> Regimen:
@@ -163,14 +182,19 @@ def regimen(*doses: Dose, name: str = "") -> Regimen:
 
 
 def population_table(regimen: Regimen, subjects=None, times=(), *,
-                     bsa_method: str = "mosteller") -> Dataset:
-    """NONMEM records for ``regimen`` given to every subject, sampled at ``times``."""
+                     bsa_method: str = "mosteller", model=None) -> Dataset:
+    """NONMEM records for ``regimen`` given to every subject, sampled at ``times``.
+
+    With ``model``, every dose is checked against, and converted into, the unit its target
+    compartment declares (a `UnitError` names the dose otherwise); without, AMT is in each
+    dose's `Dose.table_unit` and the dataset records it per CMT (`Dataset.dose_unit`).
+    """
     if subjects is None:
         subjects = pd.DataFrame({"ID": [1]})
     subjects = pd.DataFrame(subjects).reset_index(drop=True)
     if "ID" not in subjects:
         subjects.insert(0, "ID", np.arange(1, len(subjects) + 1))
-    per = {_parse_unit(d.unit)[1] for d in regimen.doses}
+    per = {parse_dose_unit(d.unit).per for d in regimen.doses}
     needs_bsa = "BSA" in per
     if needs_bsa and "BSA" not in subjects:
         if not {"WT", "HT"} <= set(subjects):
@@ -180,11 +204,18 @@ def population_table(regimen: Regimen, subjects=None, times=(), *,
         _check_body_size(subjects, ("WT", "HT"))
         subjects["BSA"] = bsa(subjects["WT"], subjects["HT"], bsa_method)
     _check_body_size(subjects, [c for c in ("WT", "BSA") if c in per])
+    units, merge = (None, [1.0] * len(regimen.doses)) if model is not None \
+        else _table_units(regimen)
     covariates = [c for c in subjects.columns if c != "ID"]
     times = np.asarray(times, dtype=float).reshape(-1)
     records = []
     for subject in subjects.to_dict("records"):
-        rows = [dose.records(subject) for dose in regimen.doses]
+        rows = []
+        for dose, factor in zip(regimen.doses, merge, strict=True):
+            row = dose.records(subject, model)
+            row["AMT"] *= factor
+            row["RATE"] *= factor
+            rows.append(row)
         rows += [{"TIME": t, "EVID": 0, "MDV": 1, "AMT": 0.0, "CMT": ".", "RATE": 0.0,
                   "DUR": 0.0, "ADDL": 0, "II": 0.0, "SS": 0} for t in times]
         rows.sort(key=lambda r: (r["TIME"], r["EVID"] == 0))  # doses first at equal times
@@ -195,7 +226,26 @@ def population_table(regimen: Regimen, subjects=None, times=(), *,
     frame = pd.DataFrame(records, columns=["ID", "TIME", "EVID", "MDV", "AMT", "CMT", "RATE",
                                            "DUR", "ADDL", "II", "SS", *covariates])
     frame["DV"] = np.nan
-    return read_nonmem(frame)
+    data = read_nonmem(frame)
+    return data if units is None else dataclasses.replace(data, dose_unit=units)
+
+
+def _table_units(regimen: Regimen) -> tuple[dict, list[float]]:
+    """The AMT unit per CMT (that of the first dose into it), and the factor that puts each
+    dose in its CMT's unit (later doses into the same CMT may be written in another)."""
+    from .events import cmt_key
+
+    units: dict = {}
+    merge = []
+    for dose in regimen.doses:
+        key = cmt_key(dose.cmt)
+        unit = units.setdefault(key, dose.table_unit)
+        try:
+            merge.append(amount_factor(dose.table_unit, unit,
+                                       what=f"the unit of the earlier doses into {dose.cmt!r}"))
+        except UnitError as err:
+            raise UnitError(f"{dose.describe()}: {err.problem}", err.fix) from None
+    return units, merge
 
 
 _BODY_UNITS = {"WT": "kg", "HT": "cm", "BSA": "m²"}

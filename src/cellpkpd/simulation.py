@@ -15,7 +15,7 @@ import xarray as xr
 from . import engine
 from .dataset import Dataset
 from .errors import DataError, DataProblem, ParameterError, SolverError
-from .events import EventTable, build_events
+from .events import EventTable, build_events, to_model_units
 from .model import Model
 from .nonmem import read_nonmem
 from .params import parameter_matrix
@@ -101,7 +101,7 @@ def problem(model, data, *, times=None, solver: Solver | None = None,
             covariates: str = "nocb") -> Problem:
     """Translate ``data`` for ``model``; ``times`` adds output times to every subject."""
     model = _as_model(model)
-    dataset = read_nonmem(data)
+    dataset = to_model_units(model, read_nonmem(data))  # doses in the compartments' units
     solver = (solver or Solver()).resolve(model)
     grid = None if times is None else _check_times(times)
     events = build_events(model, dataset, grid=grid, covariates=covariates,

@@ -36,6 +36,7 @@ import numpyro.distributions as dist
 import pandas as pd
 import xarray as xr
 
+from .dose_units import dose_factor, parse_dose_unit
 from .engine import describe_status
 from .errors import ArgumentTypeError, ModelError, ParameterError
 from .events import _covariate_matrix
@@ -44,7 +45,7 @@ from .fitting.results import Fit
 from .fitting.run import solver_for
 from .fitting.spec import CovariateEffect, ErrorModel, PopulationSpec, _estimated
 from .model import Model, ResidualError
-from .regimens import Regimen, _parse_unit, bsa, population_table
+from .regimens import Regimen, bsa, population_table
 from .simulation import _as_model, problem
 from .solver import Solver
 
@@ -442,7 +443,8 @@ def _subjects(model, covariates, n, seed, spec, regimens) -> _Subjects:
     columns.update({c: table[c].to_numpy(dtype=float) for c in table.columns})
     effect_cov = np.stack([_effect_values(e, columns) for e in spec.effects], axis=1) \
         if spec.effects else np.zeros((n, 0))
-    amounts = {name: np.stack([_dose_amounts(dose, columns, n) for dose in reg.doses], axis=1)
+    amounts = {name: np.stack([_dose_amounts(model, dose, columns, n) for dose in reg.doses],
+                              axis=1)
                for name, reg in regimens}
     return _Subjects(table, model_cov, effect_cov, amounts, rows)
 
@@ -519,13 +521,15 @@ def _categorical_check(spec: PopulationSpec, effect_cov: np.ndarray):
                              f"{labels}, reference {spec.effects[ks[0]].reference})")
 
 
-def _dose_amounts(dose, columns, n) -> np.ndarray:
-    """The amount of every administration of ``dose`` for each subject (`Dose.scale`, with the
-    per-kg or per-m² covariate taken per subject)."""
-    _, per = _parse_unit(dose.unit)
-    unit_amount = dose.scale({"WT": 1.0, "BSA": 1.0})
+def _dose_amounts(model, dose, columns, n) -> np.ndarray:
+    """The amount of every administration of ``dose`` for each subject, in the unit of its
+    compartment in ``model`` (`Dose.scale`, with the per-kg or per-m² covariate taken per
+    subject)."""
+    unit = parse_dose_unit(dose.unit)
+    factor = dose.factor(model)  # checks the dose's unit against the compartment's
+    per = unit.per
     if per is None:
-        return np.full(n, unit_amount)
+        return np.full(n, unit.absolute(dose.amount) * factor)
     if per in columns:
         values = columns[per]
     elif per == "BSA" and {"WT", "HT"} <= set(columns):
@@ -536,7 +540,7 @@ def _dose_amounts(dose, columns, n) -> np.ndarray:
                          f"covariates={{'{per}': ...}} or a table with that column")
     if not np.all(np.isfinite(values) & (values > 0)):
         raise ParameterError(f"a dose in {dose.unit} needs {per} > 0 for every subject")
-    return unit_amount * values
+    return unit.absolute(dose.amount, values) * factor
 
 
 # -- one regimen, translated once ------------------------------------------------------------
@@ -556,10 +560,15 @@ class _Template:
     def build(cls, model, name, regimen: Regimen, grid, solver) -> _Template:
         # Each Dose becomes a flat dose of amount k + 1, so the translated events say which
         # Dose they come from, whatever the order the table and ADDL expansion give them.
-        tagged = Regimen(tuple(dataclasses.replace(d, amount=float(k + 1),
-                                                   unit=_parse_unit(d.unit)[0], amount_unit=None)
-                               for k, d in enumerate(regimen.doses)), name=regimen.name)
-        prob = problem(model, population_table(tagged), times=grid, solver=solver)
+        # The tags are not amounts: the table carries no dose unit to convert them by (the
+        # real amounts, in the compartments' units, are `_dose_amounts`); a given RATE is
+        # put in the compartment's unit here.
+        tagged = Regimen(tuple(dataclasses.replace(
+            d, amount=float(k + 1), unit=parse_dose_unit(d.unit).amount_text, amount_unit=None,
+            rate=None if d.rate is None else d.rate * dose_factor(model, d.cmt, d.table_unit))
+            for k, d in enumerate(regimen.doses)), name=regimen.name)
+        table = dataclasses.replace(population_table(tagged), dose_unit=None)
+        prob = problem(model, table, times=grid, solver=solver)
         arrays = prob.events.arrays
         dose_of_event = np.rint(arrays["dose_amt"][0]).astype(int) - 1
         record_grid = prob.events.record_grid[0]

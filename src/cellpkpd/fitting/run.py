@@ -316,6 +316,7 @@ def prepare(model, data, *, iiv=(), iiv_correlation=False, covariates=None, erro
     dataset = read_nonmem(data, dvid_map=dvid, outputs=model.output_names,
                           default_output=default_output)
     prob = problem(model, dataset, solver=solver)
+    dataset = prob.dataset  # doses in the compartments' units (a stated dose_unit converted)
     obs = gather(prob, default_output or model.output_names[0])
     observed = tuple(dict.fromkeys(obs.output_names))
     dv_scale = _dv_scale(obs)
