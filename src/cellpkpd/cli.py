@@ -371,8 +371,16 @@ def cmd_simulate(args) -> int:
 def cmd_check_data(args) -> int:
     import cellpkpd as cp
 
+    simulation = args.purpose == "simulate"
     try:
-        if args.model:
+        if simulation:
+            # What `cellpkpd simulate --data` reads: output rows may have DV '.'; an
+            # observation without DVID goes to the model's first output.
+            data = cp.read_nonmem(args.file, dv_required=False, dose_unit=args.dose_unit)
+            if args.model:
+                # times=[0.0]: `simulate --times` may give the output times.
+                cp.problem(cp.load_model(args.model), data, times=[0.0])
+        elif args.model:
             # What the fit checks: each observation's output (DVID), then the records
             # against the model's compartments.
             from .fitting.run import default_output_for
@@ -386,8 +394,12 @@ def cmd_check_data(args) -> int:
             data = cp.read_nonmem(args.file, dose_unit=args.dose_unit)
     except cp.DataError as err:
         print(err)
+        if not simulation and any(p.column == "DV" and "has no DV" in p.message
+                                  for p in err.problems):
+            print("note: a simulation input needs no DV; check it with "
+                  f"`cellpkpd check-data {args.file} --for simulate`")
         return 1
-    print(f"{args.file}: OK\n{data.summary()}")
+    print(f"{args.file}: OK for {args.purpose}\n{data.summary()}")
     return 0
 
 
@@ -489,6 +501,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-data", help="validate a NONMEM-format dataset")
     check.add_argument("file")
+    check.add_argument("--for", dest="purpose", choices=("fit", "simulate"), default="fit",
+                       help="what the table is for: 'fit' (default) needs a DV on every "
+                       "observation row (EVID 0, MDV 0), as `cellpkpd fit` does; 'simulate' "
+                       "accepts DV '.' there, as `cellpkpd simulate --data` does")
     check.add_argument("--model", help="also check compartments etc. against this model")
     check.add_argument("--dose-unit", help="the unit of every AMT (e.g. mg, as fit.toml's "
                        "[data] dose_unit): checked against each dosing compartment's unit")

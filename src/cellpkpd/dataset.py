@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path
+from .errors import ParameterError
 
 #: Column order when writing; optional items are written only when the dataset has them.
 CORE_ITEMS = ("ID", "TIME", "EVID", "MDV", "AMT", "CMT", "RATE", "ADDL", "II", "SS", "DV")
@@ -113,7 +114,9 @@ class Dataset:
                 decode = {code: label for label, code in mapping.items()}
                 frame[col] = frame[col].map(decode)
         elif categorical != "codes":
-            raise ValueError(f"categorical must be 'labels' or 'codes', got {categorical!r}")
+            raise ParameterError(f"to_dataframe(categorical=) must be 'labels' or 'codes', got "
+                                 f"{categorical!r}; 'labels' (the default) decodes text "
+                                 "covariates, 'codes' keeps their integer codes")
         return frame
 
     def to_xarray(self):

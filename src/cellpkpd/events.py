@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .dataset import Dataset
-from .errors import DataError, DataProblem
+from .errors import DataError, DataProblem, ParameterError
 from .nonmem import check_dvid
 
 DEFAULT_MODELED_OVERLAP = 8
@@ -177,7 +177,8 @@ def build_events(model, dataset: Dataset, *, grid=None, covariates: str = "nocb"
         forward.
     """
     if covariates not in ("nocb", "locf"):
-        raise ValueError(f"covariates must be 'nocb' or 'locf', got {covariates!r}")
+        raise ParameterError(f"covariates= must be 'nocb' or 'locf', got {covariates!r}; 'nocb' "
+                             "(the default) is NONMEM's next observation carried backward")
     grid = np.asarray([] if grid is None else grid, dtype=float)
     dataset = to_model_units(model, dataset)
     problems: list[DataProblem] = check_dvid(dataset.table, model.output_names,

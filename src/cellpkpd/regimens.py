@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ import pandas as pd
 
 from .dataset import Dataset
 from .dose_units import amount_factor, dose_factor, parse_dose_unit
-from .errors import DataError, DataProblem, ParameterError, UnitError
+from .errors import ArgumentTypeError, DataError, DataProblem, ParameterError, UnitError
 from .nonmem import read_nonmem
 
 INFUSION_30_MIN_DAYS = 30.0 / (60.0 * 24.0)
@@ -38,7 +39,8 @@ def bsa(wt, ht, method: str = "mosteller"):
         return np.sqrt(ht * wt / 3600.0)
     if method == "dubois":
         return 0.007184 * wt**0.425 * ht**0.725
-    raise ValueError(f"BSA method must be 'mosteller' or 'dubois', got {method!r}")
+    raise ParameterError(f"bsa(method=) must be 'mosteller' or 'dubois', got {method!r}; "
+                         "pass method='mosteller' (the default) or method='dubois'")
 
 
 @dataclass(frozen=True)
@@ -83,20 +85,35 @@ class Dose:
     amount_unit: str | None = None
 
     def __post_init__(self):
+        for name in ("amount", "time", "duration", "rate", "every", "count"):
+            value = getattr(self, name)
+            if value is None and name in ("duration", "rate", "every"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ArgumentTypeError(f"Dose {name}= must be a real number, got {value!r} "
+                                        f"({type(value).__name__}); pass a number, e.g. "
+                                        f"{name}=1.0")
         if not (math.isfinite(self.amount) and self.amount > 0):
-            raise ValueError(f"Dose amount must be finite and > 0, got {self.amount!r}")
+            raise ParameterError(f"Dose amount must be finite and > 0, got {self.amount!r}; give "
+                                 f"the amount in {self.unit!r} as a positive number")
         if not math.isfinite(self.time):
-            raise ValueError(f"Dose time must be finite, got {self.time!r}")
+            raise ParameterError(f"Dose time= must be finite, got {self.time!r}; give the first "
+                                 "administration in the model's time unit")
         if self.duration is not None and self.rate is not None:
-            raise ValueError("a Dose takes either duration= or rate=, not both")
+            raise ParameterError(f"{self.describe()}: a Dose takes either duration= or rate=, not "
+                                 "both; drop one of them")
         for name in ("duration", "rate"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
-                raise ValueError(f"Dose {name} must be finite and > 0, got {value!r}")
-        if int(self.count) != self.count or self.count < 1:
-            raise ValueError(f"Dose count must be a whole number >= 1, got {self.count!r}")
-        if self.count > 1 and not (self.every is not None and self.every > 0):
-            raise ValueError(f"Dose count={self.count} needs every= (the interval) > 0")
+                raise ParameterError(f"Dose {name}= must be finite and > 0, got {value!r}; leave "
+                                     "both duration= and rate= out for a bolus")
+        if not math.isfinite(self.count) or int(self.count) != self.count or self.count < 1:
+            raise ParameterError(f"Dose count= must be a whole number >= 1, got {self.count!r}; "
+                                 "give the number of administrations")
+        if self.count > 1 and not (self.every is not None and math.isfinite(self.every)
+                                   and self.every > 0):
+            raise ParameterError(f"Dose count={self.count} needs every= (the interval) > 0, got "
+                                 f"every={self.every!r}; give the time between administrations")
         parsed = parse_dose_unit(self.unit, what=f"{self.describe()}: unit")
         if self.amount_unit is not None:
             # Same dimension as the dose (a cells dose cannot be written in mg).
@@ -177,7 +194,7 @@ class Regimen:
 def regimen(*doses: Dose, name: str = "") -> Regimen:
     """A `Regimen` from doses."""
     if not doses:
-        raise ValueError("regimen() needs at least one Dose")
+        raise ParameterError("regimen() needs at least one Dose; call regimen(Dose(...), ...)")
     return Regimen(tuple(doses), name=name)
 
 
@@ -270,14 +287,20 @@ def _check_body_size(subjects: pd.DataFrame, columns) -> None:
 
 # -- protocol regimens ----------------------------------------------------------------------
 
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def msc_ifna_monotherapy(dose: float = 2e6, infusions: int = 1, interval: float = 28.0,
                          infusion_duration: float = INFUSION_30_MIN_DAYS) -> Regimen:
     """MSC-IFNα alone: 1-4 infusions of ``dose`` cells/kg into ``msc_blood``, every
     ``interval`` days (28 by default; the protocol allows 28-42), each over 30 min."""
-    if infusions not in (1, 2, 3, 4):
-        raise ValueError(f"the protocol gives 1-4 infusions, got infusions={infusions!r}")
-    if not 28.0 <= interval <= 42.0:
-        raise ValueError(f"the protocol's interval is 4-6 weeks (28-42 days), got {interval!r}")
+    if isinstance(infusions, bool) or infusions not in (1, 2, 3, 4):
+        raise ParameterError(f"the protocol gives 1-4 infusions, got infusions={infusions!r}; "
+                             "pass infusions=1, 2, 3 or 4")
+    if not (_is_real(interval) and 28.0 <= interval <= 42.0):
+        raise ParameterError(f"the protocol's interval is 4-6 weeks (28-42 days), got "
+                             f"interval={interval!r}; pass interval= between 28 and 42")
     return regimen(Dose(dose, "cells/kg", "msc_blood", duration=infusion_duration,
                         every=interval, count=infusions), name="MSC-IFNa monotherapy")
 
@@ -295,8 +318,9 @@ def msc_ifna_combination(dose: float = 2e6, cycles: int = 12, cycle_length: floa
 
     Every administration is a 30-min infusion.
     """
-    if not 1 <= cycles <= 12 or int(cycles) != cycles:
-        raise ValueError(f"cycles must be 1-12, got {cycles!r}")
+    if not (_is_real(cycles) and 1 <= cycles <= 12 and int(cycles) == cycles):
+        raise ParameterError(f"cycles must be a whole number 1-12, got cycles={cycles!r}; the "
+                             "protocol gives at most 12 cycles")
     inf = dict(duration=infusion_duration)
     chemo_cycles, msc_cycles = min(cycles, 4), min(cycles, 8)
     doses = [

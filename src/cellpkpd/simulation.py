@@ -14,7 +14,7 @@ import xarray as xr
 
 from . import engine
 from .dataset import Dataset
-from .errors import DataError, DataProblem, ParameterError, SolverError
+from .errors import ArgumentTypeError, DataError, DataProblem, ParameterError, SolverError
 from .events import EventTable, build_events, to_model_units
 from .model import Model
 from .nonmem import read_nonmem
@@ -94,7 +94,9 @@ def _as_model(model) -> Model:
         from .loading import load_model
 
         return load_model(model)
-    raise TypeError(f"model must be a cellpkpd.Model or a model name/path, got {type(model)}")
+    raise ArgumentTypeError(f"model must be a cellpkpd.Model or a model name/path, got "
+                            f"{type(model).__name__}; pass e.g. 'pk_1cmt_oral', a .py/.toml "
+                            "model path, or cellpkpd.load_model(...)")
 
 
 def problem(model, data, *, times=None, solver: Solver | None = None,
@@ -110,9 +112,15 @@ def problem(model, data, *, times=None, solver: Solver | None = None,
 
 
 def _check_times(times) -> np.ndarray:
-    grid = np.asarray(times, dtype=float).reshape(-1)
+    try:
+        grid = np.asarray(times, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"times= must be numbers (output times in the model's time "
+                                f"unit), got {times!r}") from None
     if grid.size == 0 or not np.all(np.isfinite(grid)):
-        raise ValueError(f"times= must be a non-empty array of finite times, got {times!r}")
+        raise ParameterError(f"times= must be a non-empty array of finite times, got {times!r}; "
+                             "give the output times in the model's time unit, e.g. "
+                             "times=[0, 1, 2]")
     return np.unique(grid)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from .errors import ParameterError
+
 METHODS = ("auto", "closed_form", "tsit5", "kvaerno3", "kvaerno4", "kvaerno5", "rodas4")
 
 
@@ -18,9 +20,9 @@ class Solver:
         explicit Runge-Kutta method for non-stiff systems; ``"kvaerno3/4/5"`` are implicit
         (stiff, L-stable ESDIRK) ones of order 3, 4 and 5; ``"rodas4"`` is a linearly
         implicit (Rosenbrock, L-stable, order 4) stiff method with a sparse Jacobian, the
-        fastest for simulating the stiff models. Reverse-mode gradients through ``"rodas4"``
-        differentiate its Jacobian as well and compile slowly (minutes on ``msc_ifna``);
-        use ``"kvaerno5"`` for reverse-mode gradients of large stiff models. ``"auto"`` picks
+        fastest for simulating the stiff models; its derivatives (forward sensitivities, or
+        reverse mode through each step's discrete adjoint) reuse each step's factorisation
+        and are exact for the steps taken. ``"auto"`` picks
         the closed form for models declared linear and the model's ``default_solver``
         otherwise.
     rtol, atol : float
@@ -44,13 +46,15 @@ class Solver:
 
     def __post_init__(self):
         if self.method not in METHODS:
-            raise ValueError(f"Solver(method={self.method!r}) is not one of {METHODS}")
+            raise ParameterError(f"Solver(method={self.method!r}) is not one of {METHODS}")
         for name in ("rtol", "atol", "ss_tol"):
             value = getattr(self, name)
             if not value > 0:
-                raise ValueError(f"Solver({name}={value!r}) must be > 0")
+                raise ParameterError(f"Solver({name}={value!r}) must be a number > 0")
         if self.max_steps < 1 or self.ss_max_iter < 1:
-            raise ValueError("Solver(max_steps=..., ss_max_iter=...) must be >= 1")
+            raise ParameterError(
+                f"Solver(max_steps={self.max_steps!r}, ss_max_iter={self.ss_max_iter!r}): both "
+                "must be integers >= 1")
 
     def resolve(self, model) -> Solver:
         """The concrete method for ``model``."""
@@ -58,7 +62,7 @@ class Solver:
         if method == "auto":
             method = "closed_form" if model.linear else model.default_solver
         if method == "closed_form" and not model.linear:
-            raise ValueError(
+            raise ParameterError(
                 f"Solver(method='closed_form') needs a linear model, and {model.name!r} is not "
                 "declared linear=True; use method='tsit5' or 'kvaerno5'"
             )

@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .errors import ArgumentTypeError, ParameterError
+
 PROTOCOL_DOSES = (2e6, 6e5, 2e5, 6e4)  # cells/kg
 
 IntoleranceModel = Callable[[int, int, np.random.Generator], np.ndarray]
@@ -84,14 +86,23 @@ def _selection_frame(doses, probabilities) -> pd.DataFrame:
                          "probability": probabilities})
 
 
+def _floats(name: str, values, what: str) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"{name} must be numbers ({what}), got {values!r}") from None
+
+
 def _check_ladder(doses) -> tuple[float, ...]:
-    ladder = np.asarray(doses, dtype=np.float64).ravel()
+    ladder = _floats("doses", doses, "dose levels in cells/kg, highest first")
     if ladder.size == 0:
-        raise ValueError("doses is empty: give at least one dose level (cells/kg)")
+        raise ParameterError("doses is empty: give at least one dose level (cells/kg)")
     if not (np.isfinite(ladder).all() and (ladder > 0).all()):
-        raise ValueError(f"doses must be positive finite cells/kg, got {ladder.tolist()}")
+        raise ParameterError(f"doses must be positive finite cells/kg, got {ladder.tolist()}; "
+                             "give each dose level as a number > 0")
     if (np.diff(ladder) >= 0).any():
-        raise ValueError(f"doses must de-escalate (strictly decrease), got {ladder.tolist()}")
+        raise ParameterError(f"doses must de-escalate (strictly decrease), got "
+                             f"{ladder.tolist()}; list the levels highest first")
     return tuple(ladder.tolist())
 
 
@@ -99,21 +110,23 @@ def _check_probabilities(p_by_dose, doses: tuple[float, ...]) -> np.ndarray:
     if isinstance(p_by_dose, Mapping):
         missing = [d for d in doses if d not in p_by_dose]
         if missing:
-            raise ValueError(f"p_by_dose has no probability for dose(s) {missing}; key it by "
-                             "the doses of the ladder")
+            raise ParameterError(f"p_by_dose has no probability for dose(s) {missing}; key it "
+                                 "by the doses of the ladder")
         p_by_dose = [p_by_dose[d] for d in doses]
-    p = np.asarray(p_by_dose, dtype=np.float64).ravel()
+    p = _floats("p_by_dose", p_by_dose, "TI probabilities in [0, 1], one per dose level")
     if p.size != len(doses):
-        raise ValueError(f"give one TI probability per dose level: {p.size} for "
-                         f"{len(doses)} levels")
+        raise ParameterError(f"p_by_dose: give one TI probability per dose level: {p.size} "
+                             f"for {len(doses)} levels")
     if not (np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()):
-        raise ValueError(f"TI probabilities must lie in [0, 1], got {p.tolist()}")
+        raise ParameterError(f"p_by_dose: TI probabilities must lie in [0, 1], got "
+                             f"{p.tolist()}")
     return p
 
 
 def _check_size(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise ParameterError(f"{name} must be a positive integer, got {value!r}; pass e.g. "
+                             f"{name}=3")
     return int(value)
 
 
@@ -170,9 +183,9 @@ def simulate_arm1(intolerance, *, n_trials: int, seed, doses=PROTOCOL_DOSES,
             break
         flags = np.asarray(model(level, running.size * size, rng))
         if flags.shape != (running.size * size,) or flags.dtype != bool:
-            raise ValueError(f"the intolerance callable returned {flags.dtype} of shape "
-                             f"{flags.shape} at level {level}; expected bool of shape "
-                             f"({running.size * size},)")
+            raise ParameterError(f"the intolerance callable returned {flags.dtype} of shape "
+                                 f"{flags.shape} at level {level}; expected bool of shape "
+                                 f"({running.size * size},)")
         counts = flags.reshape(running.size, size).sum(axis=1)
         ti_counts[running, level] = counts
         selected[running[counts == 0]] = level
@@ -202,8 +215,8 @@ def arm1_from_population(ti: xr.DataArray, *, n_trials: int, seed, doses=PROTOCO
     n_trials = _check_size("n_trials", n_trials)
     values = ti.transpose("regimen", "draw", "subject").astype(np.float64).values
     if values.shape[0] != len(doses):
-        raise ValueError(f"ti has {values.shape[0]} regimen(s) for {len(doses)} dose levels; "
-                         "give one regimen per dose, in ladder order")
+        raise ParameterError(f"ti has {values.shape[0]} regimen(s) for {len(doses)} dose "
+                             "levels; give one regimen per dose, in ladder order")
     rng = np.random.default_rng(seed)
     draw = rng.integers(0, values.shape[1], n_trials)
     outcomes = np.zeros((n_trials, len(doses), cohort_size), dtype=bool)
@@ -215,8 +228,8 @@ def arm1_from_population(ti: xr.DataArray, *, n_trials: int, seed, doses=PROTOCO
             if trials.size == 0:
                 continue
             if pool.size == 0:
-                raise ValueError(f"draw {d} has no evaluable virtual subject at dose "
-                                 f"{doses[level]:g}; check the solver failures")
+                raise ParameterError(f"ti: draw {d} has no evaluable virtual subject at dose "
+                                     f"{doses[level]:g}; check the solver failures")
             picked = pool[rng.integers(0, pool.size, (trials.size, cohort_size))]
             outcomes[trials, level] = values[level, d][picked] > 0.5
     return simulate_arm1(outcomes, n_trials=n_trials, seed=seed, doses=doses,
@@ -228,9 +241,9 @@ def _from_cohorts(outcomes: np.ndarray, ladder: tuple[float, ...], size: int,
     """The design applied to predrawn cohort outcomes ``(n_trials, n_levels, cohort_size)``."""
     expected = (trials, len(ladder), size)
     if outcomes.dtype != bool or outcomes.shape != expected:
-        raise ValueError(f"cohort outcomes must be a bool array of shape {expected} (n_trials, "
-                         f"n_levels, cohort_size), got {outcomes.dtype} of shape "
-                         f"{outcomes.shape}")
+        raise ParameterError(f"intolerance: cohort outcomes must be a bool array of shape "
+                             f"{expected} (n_trials, n_levels, cohort_size), got "
+                             f"{outcomes.dtype} of shape {outcomes.shape}")
     counts = outcomes.sum(axis=2)
     clean = counts == 0
     selected = np.where(clean.any(axis=1), np.argmax(clean, axis=1), -1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from ..errors import ModelError
 from ..model import Output, Param, State
 from .core import Block
 
@@ -67,7 +68,8 @@ def indirect_response(kind: int, *, driver: str = "cp", time_unit: str = "h",
     IV stimulates loss (``emax``, ``ec50``). Baseline ``r0 = kin/kout``.
     """
     if kind not in (1, 2, 3, 4):
-        raise ValueError(f"indirect-response kind must be 1, 2, 3 or 4, got {kind!r}")
+        raise ModelError(f"indirect_response(kind=) must be 1, 2, 3 or 4, got {kind!r}; I and "
+                         "II inhibit production and loss, III and IV stimulate them")
     inhibit = kind in (1, 2)
     e, c50 = ("imax", "ic50") if inhibit else ("emax", "ec50")
     sign = -1.0 if inhibit else 1.0

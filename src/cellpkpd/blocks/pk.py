@@ -3,8 +3,11 @@ target-mediated disposition (QSS). Parameter names follow nlmixr2."""
 
 from __future__ import annotations
 
+import numbers
+
 import jax.numpy as jnp
 
+from ..errors import ModelError
 from ..model import Output, Param, State
 from .core import Block
 
@@ -26,7 +29,8 @@ def linear_pk(n_compartments: int = 1, *, oral: bool = False, time_unit: str = "
     `michaelis_menten`).
     """
     if n_compartments not in (1, 2, 3):
-        raise ValueError(f"n_compartments must be 1, 2 or 3, got {n_compartments!r}")
+        raise ModelError(f"linear_pk(n_compartments=) must be 1, 2 or 3, got "
+                         f"{n_compartments!r}; chain blocks for more compartments")
     tu, au = time_unit, amount_unit
     v_name = "v" if n_compartments == 1 else "v1"
     states = []
@@ -103,8 +107,9 @@ def transit_absorption(n_transit: int = 3, *, time_unit: str = "h",
     A dose into ``depot`` passes ``transit1`` ... ``transit{n}`` at ``ktr = (n + 1)/mtt`` and
     enters ``central`` from the last one at ``ka``.
     """
-    if n_transit < 1:
-        raise ValueError(f"n_transit must be >= 1, got {n_transit!r}")
+    if isinstance(n_transit, bool) or not isinstance(n_transit, numbers.Integral) or n_transit < 1:
+        raise ModelError(f"transit_absorption(n_transit=) must be a whole number >= 1, got "
+                         f"{n_transit!r}; give the number of transit compartments")
     names = ["depot"] + [f"transit{i}" for i in range(1, n_transit + 1)]
 
     def rates(t, s, p, c, d):

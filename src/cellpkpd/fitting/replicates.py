@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..errors import ParameterError
 from .likelihood import LOGNORMAL
 from .population import (
     eta_from_z,
@@ -23,7 +24,7 @@ def simulate_replicates(fit, n: int = 100, seed: int = 0, chunk: int = 25) -> np
     NaN where a solve failed. Needs the fit in memory (not one read back by `load_fit`)."""
     record = fit._record
     if record is None:
-        raise ValueError("simulate_replicates needs a fit made in this session (a loaded fit "
+        raise ParameterError("simulate_replicates needs a fit made in this session (a loaded fit "
                          "has no solver attached); refit, or simulate from its parameters")
     spec, data, solve = record.spec, record.data, record.solve
     post = fit.idata.posterior

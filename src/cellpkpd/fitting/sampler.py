@@ -28,6 +28,7 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 
 from ..atomic import atomic_path
+from ..errors import ParameterError
 
 STAT_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy")
 MAX_CHUNK = 25
@@ -255,7 +256,7 @@ def _load_checkpoint(path, template_state):
         loaded = [f[f"state_{i}"] for i in range(len(leaves))]
         for i, (a, b) in enumerate(zip(leaves, loaded, strict=True)):
             if np.shape(a) != b.shape:
-                raise ValueError(
+                raise ParameterError(
                     f"checkpoint {path} does not belong to this run (state leaf {i} has shape "
                     f"{b.shape}, expected {np.shape(a)}); delete it to start afresh")
         state = jax.tree.unflatten(treedef, [jnp.asarray(x) for x in loaded])

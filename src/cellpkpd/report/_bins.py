@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ArgumentTypeError, ParameterError
+
 MIN_BINS, MAX_BINS = 6, 10
 OBS_PER_BIN = 15  # auto binning aims for about this many observations per bin
 
@@ -20,20 +22,28 @@ def bin_edges(times, bins="auto") -> np.ndarray:
     times = np.asarray(times, dtype=float)
     times = times[np.isfinite(times)]
     if len(times) == 0:
-        raise ValueError("obs_time has no finite values: cannot place VPC bins")
+        raise ParameterError("obs_time has no finite values: cannot place VPC bins; give the "
+                             "observation times")
     if isinstance(bins, str):
         if bins != "auto":
-            raise ValueError(f'bins must be "auto", a number of bins or edges, got {bins!r}')
+            raise ParameterError(f'bins must be "auto", a number of bins or edges, got '
+                                 f'{bins!r}; pass bins="auto" (the default), e.g. bins=8 or '
+                                 f'bins=[0, 1, 4, 24]')
         return _quantile_edges(times, None)
-    edges = np.asarray(bins, dtype=float)
+    try:
+        edges = np.asarray(bins, dtype=float)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f'bins must be "auto", a number of bins or edges, got '
+                                f'{bins!r}') from None
     if edges.ndim == 0:
-        if edges != int(edges) or edges < 1:
-            raise ValueError(f"bins as a count must be a positive integer, got {bins!r}")
+        if isinstance(bins, bool) or not np.isfinite(edges) or edges != int(edges) or edges < 1:
+            raise ParameterError(f"bins as a count must be a positive integer, got {bins!r}; "
+                                 "pass e.g. bins=8")
         return _quantile_edges(times, int(edges))
     if edges.ndim != 1 or len(edges) < 2 or not np.isfinite(edges).all() \
             or (np.diff(edges) <= 0).any():
-        raise ValueError(f"bins as edges must be at least 2 finite, strictly increasing "
-                         f"times, got {bins!r}")
+        raise ParameterError(f"bins as edges must be at least 2 finite, strictly increasing "
+                             f"times, got {bins!r}; pass e.g. bins=[0, 1, 4, 24]")
     return edges
 
 

@@ -7,25 +7,44 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from ..errors import ArgumentTypeError, ParameterError
+
 
 def require_columns(frame, columns: Iterable[str], name: str) -> None:
-    """Raise ``ValueError`` naming ``name`` and every missing column."""
+    """Raise `ParameterError` naming ``name`` and every missing column."""
     if not isinstance(frame, pd.DataFrame):
-        raise ValueError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
+        raise ArgumentTypeError(f"{name} must be a pandas DataFrame, got "
+                                f"{type(frame).__name__}; pass the table cellpkpd gave "
+                                "(e.g. a fit's predictions), or pandas.DataFrame(...)")
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ValueError(f"{name} is missing required column(s) {missing}; "
-                         f"it has {list(frame.columns)}")
+        raise ParameterError(f"{name} is missing required column(s) {missing}; "
+                             f"it has {list(frame.columns)}; add or rename them")
+
+
+def as_floats(values, name: str) -> np.ndarray:
+    """``values`` as a float array; `ArgumentTypeError` naming ``name`` if it is not numbers."""
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"{name} must be numbers, got {type(values).__name__} "
+                                f"{_short(values)}; pass an array of floats") from None
+
+
+def _short(values) -> str:
+    text = repr(values)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def output_rows(frame: pd.DataFrame, output: str, name: str) -> pd.DataFrame:
-    """The rows of ``frame`` for ``output``; ``ValueError`` if there are none."""
+    """The rows of ``frame`` for ``output``; `ParameterError` if there are none."""
     if frame.empty:
-        raise ValueError(f"{name} is empty: nothing to plot")
+        raise ParameterError(f"{name} is empty: nothing to plot; pass a table with rows")
     rows = frame[frame["output"].astype(str) == str(output)]
     if rows.empty:
         present = sorted(map(str, frame["output"].unique()))
-        raise ValueError(f"{name} has no rows for output={output!r}; outputs present: {present}")
+        raise ParameterError(f"{name} has no rows for output={output!r}; outputs present: "
+                             f"{present}; pass one of them as output=")
     return rows
 
 

@@ -7,7 +7,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ._checks import axis_label, blq_mask, not_shown, output_rows, require_columns
+from ..errors import ParameterError
+from ._checks import as_floats, axis_label, blq_mask, not_shown, output_rows, require_columns
 from ._smooth import lowess
 from .npde import npde
 
@@ -28,8 +29,9 @@ def population_residual(pred: pd.DataFrame) -> tuple[str, str]:
             return column, column
     if "IWRES" in pred.columns:
         return "IWRES", "IWRES (no population residual in the table)"
-    raise ValueError("pred needs a residual column: one of "
-                     f"{[*POPULATION_RESIDUALS, 'IWRES']}; it has {list(pred.columns)}")
+    raise ParameterError("pred needs a residual column: one of "
+                         f"{[*POPULATION_RESIDUALS, 'IWRES']}; it has {list(pred.columns)}; "
+                         "pass the table of Fit.predict")
 
 
 def gof_figure(pred: pd.DataFrame, output: str, *, unit: str, time_unit: str, log: bool,
@@ -98,13 +100,13 @@ def gof_figure(pred: pd.DataFrame, output: str, *, unit: str, time_unit: str, lo
 
 def _npde(pred, output, rows, blq, replicates, seed):
     """NPDE of the rows of one output, decorrelated per subject."""
-    sims = np.asarray(replicates, dtype=float)
+    sims = as_floats(replicates, "replicates")
     if sims.ndim != 2 or sims.shape[1] != len(pred):
-        raise ValueError(f"replicates must be (K, {len(pred)}), one column per row of pred; got "
-                         f"shape {sims.shape}")
+        raise ParameterError(f"replicates must be (K, {len(pred)}), one column per row of "
+                             f"pred; got shape {sims.shape}")
     if blq.any() and "LLOQ" not in rows.columns:
-        raise ValueError("pred has BLQ rows but no LLOQ column; the NPDE imputes BLQ rows "
-                         "below the LLOQ, so add it")
+        raise ParameterError("pred has BLQ rows but no LLOQ column; the NPDE imputes BLQ "
+                             "rows below the LLOQ, so add it")
     position = np.flatnonzero((pred["output"].astype(str) == str(output)).to_numpy())
     lloq = rows["LLOQ"].to_numpy(dtype=float) if "LLOQ" in rows.columns else None
     with warnings.catch_warnings():

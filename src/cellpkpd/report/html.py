@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import atomic_path
+from ..errors import ArgumentTypeError, ParameterError
 
 DPI = 110
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -112,10 +113,12 @@ def _item(item, heading) -> str:
     if isinstance(item, Path):
         data = item.read_bytes()
         if not data.startswith(PNG_MAGIC):
-            raise ValueError(f"section {heading!r}: {item} is not a PNG file")
+            raise ParameterError(f"section {heading!r}: {item} is not a PNG file; save the "
+                                 "figure as PNG, or pass the matplotlib Figure itself")
         return _img(data, item.stem)
-    raise ValueError(f"section {heading!r}: cannot render a {type(item).__name__}; items are "
-                     "str, pandas.DataFrame, matplotlib Figure, Path to a PNG, or Pre")
+    raise ArgumentTypeError(f"section {heading!r}: cannot render a {type(item).__name__}; "
+                            "items are str, pandas.DataFrame, matplotlib Figure, Path to a "
+                            "PNG, or Pre")
 
 
 def _img(png: bytes, alt: str) -> str:

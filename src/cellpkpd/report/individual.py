@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import pandas as pd
 
+from ..errors import ParameterError
 from ._checks import axis_label, blq_mask, output_rows, require_columns
 
 OBS_COLUMNS = ("ID", "TIME", "output", "DV", "BLQ", "LLOQ")
@@ -34,8 +36,10 @@ def individual_figure(pred: pd.DataFrame, curves: pd.DataFrame, output: str, *, 
 
     require_columns(pred, OBS_COLUMNS, "pred")
     require_columns(curves, CURVE_COLUMNS, "curves")
-    if max_subjects < 1:
-        raise ValueError(f"max_subjects must be at least 1, got {max_subjects}")
+    if isinstance(max_subjects, bool) or not isinstance(max_subjects, numbers.Integral) \
+            or max_subjects < 1:
+        raise ParameterError(f"max_subjects must be a whole number >= 1, got {max_subjects!r}; "
+                             "pass e.g. max_subjects=12")
     rows = output_rows(pred, output, "pred")
     lines = curves[curves["output"].astype(str) == str(output)]
     ids = sorted(rows["ID"].unique(), key=_id_key)

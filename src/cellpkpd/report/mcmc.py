@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 
+from ..errors import ArgumentTypeError, ParameterError
 from ._checks import axis_label
 
 
@@ -62,11 +63,13 @@ def _posterior(idata):
 
     posterior = idata if isinstance(idata, xr.Dataset) else getattr(idata, "posterior", None)
     if not isinstance(posterior, xr.Dataset):
-        raise ValueError("idata must be an ArviZ InferenceData with a posterior group or an "
-                         f"xarray Dataset, got {type(idata).__name__}")
+        raise ArgumentTypeError("idata must be an ArviZ InferenceData with a posterior group "
+                                f"or an xarray Dataset, got {type(idata).__name__}; pass a "
+                                "fit's idata or its posterior.nc read with arviz.from_netcdf")
     missing = [d for d in ("chain", "draw") if d not in posterior.dims]
     if missing:
-        raise ValueError(f"idata's posterior lacks dimension(s) {missing}")
+        raise ParameterError(f"idata's posterior lacks dimension(s) {missing}; it has "
+                             f"{list(posterior.dims)}; pass draws with dims (chain, draw, ...)")
     return posterior
 
 
@@ -74,11 +77,12 @@ def _components(posterior, var_names):
     """(label, unit, (chain, draw) array) for each scalar element of each variable."""
     names = [var_names] if isinstance(var_names, str) else list(var_names or [])
     if not names:
-        raise ValueError("var_names is empty: name at least one posterior variable")
+        raise ParameterError(f"var_names is empty: name at least one posterior variable, "
+                             f"from {sorted(posterior.data_vars)}")
     missing = [n for n in names if n not in posterior.data_vars]
     if missing:
-        raise ValueError(f"var_names {missing} not in the posterior; it has "
-                         f"{sorted(posterior.data_vars)}")
+        raise ParameterError(f"var_names {missing} not in the posterior; it has "
+                             f"{sorted(posterior.data_vars)}; pick var_names from those")
     for name in names:
         da = posterior[name].transpose("chain", "draw", ...)
         unit = da.attrs.get("units") or None

@@ -32,6 +32,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from ..errors import ParameterError
+from ._checks import as_floats
+
 #: Decorrelation is refused when the covariance is this close to singular (smallest squared
 #: Cholesky pivot over the largest variance): the npde would be rounding noise.
 SINGULAR = 1e-12
@@ -117,29 +120,33 @@ def npde(observed, replicates, groups=None, *, blq=None, lloq=None,
 
 
 def _checked(observed, replicates, groups, blq, lloq):
-    y = np.asarray(observed, dtype=float).reshape(-1)
+    y = as_floats(observed, "observed").reshape(-1)
     n = y.size
-    sims = np.asarray(replicates, dtype=float)
+    sims = as_floats(replicates, "replicates")
     if sims.ndim != 2 or sims.shape[1] != n:
-        raise ValueError(f"replicates must be (K, {n}): one row per replicate, one column per "
-                         f"observation; got shape {sims.shape}")
+        raise ParameterError(f"replicates must be (K, {n}): one row per replicate, one column "
+                             f"per observation; got shape {sims.shape}")
     groups = np.zeros(n, dtype=int) if groups is None else np.asarray(groups).reshape(-1)
     blq = np.zeros(n, dtype=bool) if blq is None else np.asarray(blq, dtype=bool).reshape(-1)
-    lloq = np.broadcast_to(np.asarray(np.nan if lloq is None else lloq, dtype=float),
-                           (n,)).copy()
+    lloq = as_floats(np.nan if lloq is None else lloq, "lloq")
+    if lloq.ndim > 1 or lloq.size not in (1, n):
+        raise ParameterError(f"lloq must be a scalar or one value per observation ({n}), got "
+                             f"shape {lloq.shape}")
+    lloq = np.broadcast_to(lloq.reshape(-1), (n,)).copy()
     for name, value in (("groups", groups), ("blq", blq)):
         if value.size != n:
-            raise ValueError(f"{name} must have one value per observation ({n}), got "
-                             f"{value.size}")
+            raise ParameterError(f"{name} must have one value per observation ({n}), got "
+                                 f"{value.size}; give one per observation, or leave "
+                                 f"{name}=None")
     bad = np.flatnonzero(~blq & ~np.isfinite(y))
     if bad.size:
-        raise ValueError(f"observed is not finite at observation(s) {bad[:10].tolist()} that "
-                         "are not BLQ; flag censored rows with blq= (and their lloq=), or drop "
-                         "missing ones")
+        raise ParameterError(f"observed is not finite at observation(s) {bad[:10].tolist()} "
+                             "that are not BLQ; flag censored rows with blq= (and their "
+                             "lloq=), or drop missing ones")
     bad = np.flatnonzero(blq & ~np.isfinite(lloq))
     if bad.size:
-        raise ValueError(f"BLQ observation(s) {bad[:10].tolist()} have no finite lloq; give "
-                         "lloq= per observation")
+        raise ParameterError(f"BLQ observation(s) {bad[:10].tolist()} have no finite lloq; "
+                             "give lloq= per observation")
     return y, sims, groups, blq, lloq
 
 
@@ -200,11 +207,12 @@ def add_npde(pred: pd.DataFrame, replicates, *, seed: int = 0) -> pd.DataFrame:
     ``(K, len(pred))`` in the row order of ``pred``."""
     missing = [c for c in ("ID", "output", "DV", "BLQ") if c not in pred.columns]
     if missing:
-        raise ValueError(f"pred is missing column(s) {missing}; it has {list(pred.columns)}")
-    sims = np.asarray(replicates, dtype=float)
+        raise ParameterError(f"pred is missing column(s) {missing}; it has "
+                             f"{list(pred.columns)}; pass the table of Fit.predict")
+    sims = as_floats(replicates, "replicates")
     if sims.ndim != 2 or sims.shape[1] != len(pred):
-        raise ValueError(f"replicates must be (K, {len(pred)}), one column per row of pred; got "
-                         f"shape {sims.shape}")
+        raise ParameterError(f"replicates must be (K, {len(pred)}), one column per row of "
+                             f"pred; got shape {sims.shape}")
     values = {name: np.full(len(pred), np.nan) for name in ("NPDE", "NPD")}
     outputs = pred["output"].astype(str).to_numpy()
     for output in dict.fromkeys(outputs):

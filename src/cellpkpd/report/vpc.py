@@ -9,13 +9,15 @@ never drawn. Each bin also reports the observed and simulated fraction below the
 
 from __future__ import annotations
 
+import numbers
 import re
 
 import numpy as np
 import pandas as pd
 
+from ..errors import ParameterError
 from ._bins import assign, bin_edges
-from ._checks import axis_label
+from ._checks import as_floats, axis_label
 
 
 def quantile_label(q: float) -> str:
@@ -43,23 +45,26 @@ def vpc_stats(obs_time, obs_dv, obs_blq, sim_time, sim_dv, *, lloq, bins="auto",
     """
     t, dv, blq = _observations(obs_time, obs_dv, obs_blq)
     n = len(t)
-    sims = np.asarray(sim_dv, dtype=float)
+    sims = as_floats(sim_dv, "sim_dv")
     if sims.ndim != 2 or sims.shape[1] != n or sims.shape[0] < 1:
-        raise ValueError(f"sim_dv must have shape (n_replicates, n_obs={n}), got {sims.shape}")
+        raise ParameterError(f"sim_dv must have shape (n_replicates, n_obs={n}), got "
+                             f"{sims.shape}; give one row per replicate, one column per "
+                             "observation")
     if not np.isfinite(sims).all():
-        raise ValueError(f"sim_dv has {int((~np.isfinite(sims)).sum())} non-finite values "
-                         "(failed simulations?): drop those replicates first")
-    st = t if sim_time is None else np.asarray(sim_time, dtype=float)
+        raise ParameterError(f"sim_dv has {int((~np.isfinite(sims)).sum())} non-finite values "
+                             "(failed simulations?): drop those replicates first")
+    st = t if sim_time is None else as_floats(sim_time, "sim_time")
     if st.shape not in ((n,), sims.shape):
-        raise ValueError(f"sim_time must have shape ({n},) or {sims.shape} like sim_dv, "
-                         f"got {st.shape}")
+        raise ParameterError(f"sim_time must have shape ({n},) or {sims.shape} like sim_dv, "
+                             f"got {st.shape}; or leave sim_time=None to use obs_time")
     limit = _lloq(lloq, n)
     if blq.any() and not np.isfinite(limit[blq]).all():
-        raise ValueError(f"obs_blq flags {int(blq.sum())} rows but lloq is not given for all "
-                         "of them: pass lloq (a scalar or one value per observation)")
+        raise ParameterError(f"obs_blq flags {int(blq.sum())} rows but lloq is not given for all "
+                             "of them: pass lloq (a scalar or one value per observation)")
     qs = _quantiles(quantiles)
-    if not 0 < ci < 1:
-        raise ValueError(f"ci must be between 0 and 1, got {ci}")
+    if isinstance(ci, bool) or not isinstance(ci, numbers.Real) or not 0 < ci < 1:
+        raise ParameterError(f"ci must be a level strictly between 0 and 1, got {ci!r}; pass "
+                             "e.g. ci=0.9")
 
     with np.errstate(invalid="ignore"):  # NaN LLOQ: that row is never censored
         obs_cens = blq | (dv < limit)
@@ -125,42 +130,47 @@ def censored_quantiles(values, censored, valid, qs):
 
 
 def _observations(obs_time, obs_dv, obs_blq):
-    t = np.asarray(obs_time, dtype=float)
-    dv = np.asarray(obs_dv, dtype=float)
+    t = as_floats(obs_time, "obs_time")
+    dv = as_floats(obs_dv, "obs_dv")
     if t.ndim != 1 or len(t) == 0:
-        raise ValueError(f"obs_time must be a non-empty 1-D array, got shape {t.shape}")
+        raise ParameterError(f"obs_time must be a non-empty 1-D array, got shape {t.shape}; "
+                             "give one time per observation")
     if dv.shape != t.shape:
-        raise ValueError(f"obs_dv must have the shape of obs_time {t.shape}, got {dv.shape}")
+        raise ParameterError(f"obs_dv must have the shape of obs_time {t.shape}, got "
+                             f"{dv.shape}; give one value per observation")
     blq = (np.zeros(t.shape, bool) if obs_blq is None
-           else np.nan_to_num(np.asarray(obs_blq, dtype=float)) != 0)
+           else np.nan_to_num(as_floats(obs_blq, "obs_blq")) != 0)
     if blq.shape != t.shape:
-        raise ValueError(f"obs_blq must have the shape of obs_time {t.shape}, got {blq.shape}")
+        raise ParameterError(f"obs_blq must have the shape of obs_time {t.shape}, got "
+                             f"{blq.shape}; give one flag per observation")
     if not np.isfinite(t).all():
-        raise ValueError(f"obs_time has {int((~np.isfinite(t)).sum())} non-finite values")
+        raise ParameterError(f"obs_time has {int((~np.isfinite(t)).sum())} non-finite values; "
+                             "drop those observations first")
     missing = ~np.isfinite(dv) & ~blq
     if missing.any():
-        raise ValueError(f"obs_dv has {int(missing.sum())} non-finite values not flagged in "
-                         "obs_blq: drop missing observations first")
+        raise ParameterError(f"obs_dv has {int(missing.sum())} non-finite values not flagged in "
+                             "obs_blq: drop missing observations first")
     return t, dv, blq
 
 
 def _lloq(lloq, n):
     if lloq is None:
         return np.full(n, np.nan)
-    limit = np.asarray(lloq, dtype=float)
+    limit = as_floats(lloq, "lloq")
     if limit.ndim == 0:
         return np.full(n, float(limit))
     if limit.shape != (n,):
-        raise ValueError(f"lloq must be a scalar or have shape ({n},), got {limit.shape}")
+        raise ParameterError(f"lloq must be a scalar or have shape ({n},), got {limit.shape}; "
+                             "give one limit, or one per observation")
     return limit
 
 
 def _quantiles(quantiles):
-    qs = np.asarray(quantiles, dtype=float)
+    qs = as_floats(quantiles, "quantiles")
     if qs.ndim != 1 or len(qs) == 0 or ((qs <= 0) | (qs >= 1)).any() \
             or (np.diff(qs) <= 0).any():
-        raise ValueError(f"quantiles must be increasing levels strictly between 0 and 1, "
-                         f"got {quantiles!r}")
+        raise ParameterError(f"quantiles must be increasing levels strictly between 0 and 1, "
+                             f"got {quantiles!r}; pass e.g. quantiles=(0.05, 0.5, 0.95)")
     return qs
 
 
@@ -194,7 +204,8 @@ def vpc_figure(stats: pd.DataFrame, *, output: str, unit: str, time_unit: str, l
     stems = _stems(stats)
     shown = stats[stats["n_obs"] > 0].sort_values("t_mid")
     if shown.empty:
-        raise ValueError("stats has no bin with observations: nothing to plot")
+        raise ParameterError("stats has no bin with observations: nothing to plot; check "
+                             "output= and the observations given to vpc_stats")
     x = shown["t_mid"].to_numpy(dtype=float)
     lloq = shown["lloq"].to_numpy(dtype=float) if "lloq" in shown else np.full(len(x), np.nan)
     any_blq = bool(shown["n_blq"].sum() > 0 or (
@@ -268,13 +279,14 @@ def _stems(stats):
         if match:
             stems.append((f"p{match.group(1)}", float(match.group(1)) / 100))
     if not stems:
-        raise ValueError("stats has no obs_p* percentile columns: pass the table from "
-                         "vpc_stats")
+        raise ParameterError("stats has no obs_p* percentile columns: pass the table from "
+                             "vpc_stats")
     needed = ["t_mid", "t_lo", "t_hi", "n_obs", "n_blq"] + [
         f"sim_{s}_{k}" for s, _ in stems for k in ("lo", "hi")]
     missing = [c for c in needed if c not in stats.columns]
     if missing:
-        raise ValueError(f"stats is missing column(s) {missing}: pass the table from vpc_stats")
+        raise ParameterError(f"stats is missing column(s) {missing}: pass the table from "
+                             "vpc_stats")
     return sorted(stems, key=lambda s: s[1])
 
 
@@ -291,7 +303,8 @@ def _ordinal(q):
 
 def _faint_observations(ax, obs, log):
     if "TIME" not in obs or "DV" not in obs:
-        raise ValueError(f"obs needs columns TIME and DV; it has {list(obs.columns)}")
+        raise ParameterError(f"obs needs columns TIME and DV; it has {list(obs.columns)}; "
+                             "rename them, or pass obs=None")
     blq = (obs["BLQ"].fillna(0).to_numpy(dtype=float) != 0 if "BLQ" in obs
            else np.zeros(len(obs), bool))
     ax.scatter(obs["TIME"][~blq], obs["DV"][~blq], s=9, color="0.5", alpha=0.35, lw=0,
