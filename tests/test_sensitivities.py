@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import cellpkpd as cp
-from cellpkpd.sensitivities import sensitivity_solver
+from cellpkpd.sensitivities import adjoint_solver, sensitivity_solver
 
 from conftest import table
 
@@ -108,20 +108,22 @@ def rodas_setup():
     arrays = {k: jnp.asarray(v) for k, v in ev.arrays.items()}
     theta = jnp.asarray(prob.parameters()) * jnp.array([[1.0], [1.2]])
     solvers = {}
+    layout = (ev.n_overlap, ev.has_periodic_ss, ev.has_constant_ss)
     for active in (None, active_states(model, ("cp",))):
         for dense in (False, True):
-            solvers[active, dense] = sensitivity_solver(
-                model, prob.solver, ev.n_overlap, ev.has_periodic_ss, ev.has_constant_ss,
-                columns, active, dense)
+            solvers[active, dense] = sensitivity_solver(model, prob.solver, *layout, columns,
+                                                        active, dense)
+        solvers[active, "adjoint"] = adjoint_solver(model, prob.solver, *layout, columns,
+                                                    active)
     return solvers, arrays, theta, columns
 
 
 @pytest.mark.parametrize("restricted", [False, True])
-def test_split_tangents_give_the_dense_tangent_gradient_and_central_differences(
+def test_split_tangents_and_the_adjoint_agree_with_dense_tangents_and_differences(
         rodas_setup, restricted):
     """Only the estimated entries carry tangents (a SplitVector; symbolic zeros through the
     Rodas4 rule): the gradient must equal the one with a dense tangent on every parameter
-    slot, and central differences of the solve."""
+    slot, the discrete adjoint's, and central differences of the solve."""
     solvers, arrays, theta, columns = rodas_setup
     active = next(a for a, _ in solvers if (a is not None) == restricted)
     output = 0 if restricted else 1
@@ -130,10 +132,18 @@ def test_split_tangents_give_the_dense_tangent_gradient_and_central_differences(
         return lambda th: jnp.sum(jnp.log(jnp.abs(solve(th, arrays)[0][..., output]) + 1.0) ** 2)
 
     split, dense = solvers[active, False], solvers[active, True]
+    np.testing.assert_array_equal(np.asarray(solvers[active, "adjoint"](theta, arrays)[0]),
+                                  np.asarray(split(theta, arrays)[0]))
+    g_adjoint = np.asarray(jax.grad(loss(solvers[active, "adjoint"]))(theta))
     g_split = np.asarray(jax.grad(loss(split))(theta))
     g_dense = np.asarray(jax.grad(loss(dense))(theta))
     cols = list(columns)
     np.testing.assert_allclose(g_split[:, cols], g_dense[:, cols], rtol=1e-12, atol=1e-300)
+    # The discrete adjoint (reverse mode through the steps, the event scan and the batch) is
+    # the same derivative computed the other way round.
+    np.testing.assert_allclose(g_adjoint[:, cols], g_split[:, cols], rtol=1e-9)
+    others = [j for j in range(theta.shape[1]) if j not in cols]
+    assert np.all(g_adjoint[:, others] == 0)
     f = loss(split)
     for s in range(theta.shape[0]):
         for j in cols:
@@ -141,3 +151,23 @@ def test_split_tangents_give_the_dense_tangent_gradient_and_central_differences(
             up, down = theta.at[s, j].add(h), theta.at[s, j].add(-h)
             fd = (float(f(up)) - float(f(down))) / (2 * h)
             np.testing.assert_allclose(g_split[s, j], fd, rtol=1e-5)
+
+
+def test_fit_solver_takes_the_adjoint_only_above_the_measured_crossover(monkeypatch):
+    """Forward sensitivities for a handful of estimated columns, the discrete adjoint for
+    many (or when asked); an unknown choice is an error naming it."""
+    from cellpkpd.errors import ParameterError
+    from cellpkpd.fitting import run
+
+    prob = cp.problem("pkpd_idr1", cp.read_nonmem(table(DATA)),
+                      solver=cp.Solver(method="rodas4", rtol=1e-6, atol=1e-8))
+    monkeypatch.setattr(run, "sensitivity_solver", lambda *a, **kw: "forward")
+    monkeypatch.setattr(run, "adjoint_solver", lambda *a, **kw: "adjoint")
+    few = tuple(range(3))
+    many = tuple(range(run.ADJOINT_ABOVE + 1))
+    assert run.solver_for(prob, few) == "forward"
+    assert run.solver_for(prob, many) == "adjoint"
+    assert run.solver_for(prob, few, gradient="adjoint") == "adjoint"
+    assert run.solver_for(prob, many, gradient="forward") == "forward"
+    with pytest.raises(ParameterError, match="gradient='backward'"):
+        run.solver_for(prob, few, gradient="backward")

@@ -205,7 +205,8 @@ def make_flow(model, solver: Solver, *, forward_mode: bool = False, carry_step: 
             return y.at[idx].set(y1)
 
     term = diffrax.ODETerm(vector_field)
-    method = (Rodas4(jacobian_plan(model, active), custom_tangent=forward_mode)
+    method = (Rodas4(jacobian_plan(model, active),
+                     derivative="forward" if forward_mode else "reverse")
               if solver.method == "rodas4"
               else _METHODS[solver.method]())
     if solver.method.startswith(("kvaerno", "rodas")):

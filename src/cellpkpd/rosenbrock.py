@@ -25,9 +25,10 @@ import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jax.custom_derivatives import SymbolicZero
+from jax.custom_derivatives import CustomVJPPrimal, SymbolicZero
 from jax.scipy.linalg import lu_factor, lu_solve
 
+from .errors import ParameterError
 from .sparsity import SparsePlan
 
 GAMMA = 0.25
@@ -59,11 +60,24 @@ def _factor(f_frozen, y0, diagonal, plan: SparsePlan | None):
         return lu_factor(diagonal * eye - jax.vmap(jvp)(eye).T)
     seeds = jnp.asarray(plan.seeds, y0.dtype)
     compressed = jax.vmap(jvp)(seeds) if plan.n_colours else jnp.zeros((0, y0.shape[0]))
-    return plan.factor(diagonal, plan.jacobian_values(compressed))
+    lu = plan.factor(diagonal, plan.jacobian_values(compressed))
+    # One array, not a dict of scalars: the factors cross the custom derivative rules below
+    # as a single operand.
+    return jnp.stack([lu[e] for e in plan.factor_entries])
+
+
+def _unpacked(plan: SparsePlan, factors) -> dict:
+    return {e: factors[k] for k, e in enumerate(plan.factor_entries)}
 
 
 def _solve(plan: SparsePlan | None, factors, b):
-    return lu_solve(factors, b) if plan is None else plan.solve(factors, b)
+    return lu_solve(factors, b) if plan is None else plan.solve(_unpacked(plan, factors), b)
+
+
+def _solve_transposed(plan: SparsePlan | None, factors, b):
+    if plan is None:
+        return lu_solve(factors, b, trans=1)
+    return plan.solve_transposed(_unpacked(plan, factors), b)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
@@ -119,27 +133,108 @@ def _is_zero(tangent) -> bool:
 _w_solve.defjvp(_w_solve_jvp, symbolic_zeros=True)
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _w_solve_reverse(vf, plan, t0, y0, args, h, factors, b):
+    """`_w_solve` for reverse mode: the same discrete derivative as its transpose.
+
+    Why: with ``k = W^-1 b`` and ``W = I / (h gamma) - J``, a cotangent ``g`` of ``k`` gives
+    ``lam = W^-T g`` (one transposed solve with the step's own factors) and then
+
+    - ``b``: ``lam``;
+    - ``t0, y0, args``: ``lam^T (dJ k)``, one reverse pass through the directional derivative
+      ``J k`` (a vjp of a jvp), only along the inputs that are differentiated;
+    - ``h``: ``lam^T k / (h^2 gamma)``.
+
+    The factorisation is never differentiated. A solve's reverse pass then costs about what
+    one tangent of `_w_solve`'s forward rule costs, whatever the number of parameters: this
+    is the discrete adjoint of the Rosenbrock scheme, exact for the steps it took.
+    """
+    del vf, t0, y0, args, h
+    return _solve(plan, factors, b)
+
+
+def _w_solve_reverse_fwd(vf, plan, t0, y0, args, h, factors, b):
+    values = jax.tree.map(lambda leaf: leaf.value, (t0, y0, args, h, factors, b),
+                          is_leaf=_is_primal)
+    perturbed = jax.tree.map(lambda leaf: leaf.perturbed, (t0, y0, args, h),
+                             is_leaf=_is_primal)
+    t0, y0, args, h, factors, b = values
+    k = _solve(plan, factors, b)
+    return k, (t0, y0, args, h, factors, k, perturbed)
+
+
+def _w_solve_reverse_bwd(vf, plan, residuals, g):
+    t0, y0, args, h, factors, k, perturbed = residuals
+    inputs = (t0, y0, args)
+    leaves, tree = jax.tree.flatten(inputs)
+    moving = jax.tree.leaves(perturbed[:3])
+    live = [i for i, m in enumerate(moving) if m]
+    ct_leaves = [None] * len(leaves)
+    if _is_zero(g):
+        lam = jnp.zeros_like(k)
+    else:
+        lam = _solve_transposed(plan, factors, g)
+        if live:
+            def jacobian_times_k(*values):
+                full = list(leaves)
+                for i, v in zip(live, values, strict=True):
+                    full[i] = v
+                t, y, a = jax.tree.unflatten(tree, full)
+                return jax.jvp(lambda yy: vf(t, yy, a), (y,), (k,))[1]
+
+            pullback = jax.vjp(jacobian_times_k, *(leaves[i] for i in live))[1]
+            for i, ct in zip(live, pullback(lam), strict=True):
+                ct_leaves[i] = ct
+    ct_t0, ct_y0, ct_args = jax.tree.unflatten(tree, ct_leaves)
+    ct_h = jnp.vdot(lam, k) / (h * h * GAMMA) if perturbed[3] else None
+    ct_factors = jax.tree.map(lambda _: None, factors)
+    return ct_t0, ct_y0, ct_args, ct_h, ct_factors, lam
+
+
+def _is_primal(leaf) -> bool:
+    return isinstance(leaf, CustomVJPPrimal)
+
+
+_w_solve_reverse.defvjp(_w_solve_reverse_fwd, _w_solve_reverse_bwd, symbolic_zeros=True)
+
+
+DERIVATIVES = ("forward", "reverse", "autodiff")
+
+
 def rodas4_step(vf, t0, y0, h, args, plan: SparsePlan | None = None,
-                custom_tangent: bool = True):
+                derivative: str = "forward"):
     """One Rodas4 step of ``dy/dt = vf(t, y, args)``: ``(y1, error estimate)``. With a
     `SparsePlan` the Jacobian is probed by colour and ``W`` factorised sparsely; otherwise
-    densely. Derivatives are those of the discrete scheme either way. With ``custom_tangent``
-    they come from `_w_solve`'s rule (the factorisation is computed from frozen inputs and never
-    differentiated): much cheaper in forward mode; in reverse mode JAX must transpose the rule,
-    which compiles more slowly than differentiating the factorisation, so reverse-mode callers
-    pass False."""
-    if custom_tangent:
-        frozen = jax.lax.stop_gradient
-        t0_c, y0_c, args_c = frozen(t0), frozen(y0), frozen(args)
-        factors = _factor(lambda y: vf(t0_c, y, args_c), y0_c, 1.0 / (frozen(h) * GAMMA), plan)
+    densely. Derivatives are those of the discrete scheme in every case; ``derivative`` says
+    how they are computed:
 
-        def solve(b):
-            return _w_solve(vf, plan, t0, y0, args, h, factors, b)
-    else:
+    - ``"forward"``: `_w_solve`'s tangent rule (the factorisation is computed from frozen
+      inputs and never differentiated), for jvp/jacfwd;
+    - ``"reverse"``: `_w_solve_reverse`, its transpose written out (the discrete adjoint),
+      for vjp/grad;
+    - ``"autodiff"``: JAX differentiates the Jacobian and its factorisation too (either mode;
+      far costlier, kept as the reference the other two are tested against)."""
+    if derivative not in DERIVATIVES:
+        raise ParameterError(f"derivative={derivative!r} is not one of {DERIVATIVES}")
+    # A zero step is one a vmapped loop takes, masked, for a subject already at its interval
+    # end. Its result is discarded, but in reverse mode the zero cotangent it gets meets the
+    # infinite 1/h, and 0 * inf = NaN would reach the batch's gradient: step by 1 instead,
+    # and select y0 (both selections are exact where they apply).
+    empty = h == 0
+    h = jnp.where(empty, jnp.ones_like(h), h)
+    if derivative == "autodiff":
         factors = _factor(lambda y: vf(t0, y, args), y0, 1.0 / (h * GAMMA), plan)
 
         def solve(b):
             return _solve(plan, factors, b)
+    else:
+        frozen = jax.lax.stop_gradient
+        t0_c, y0_c, args_c = frozen(t0), frozen(y0), frozen(args)
+        factors = _factor(lambda y: vf(t0_c, y, args_c), y0_c, 1.0 / (frozen(h) * GAMMA), plan)
+        rule = _w_solve if derivative == "forward" else _w_solve_reverse
+
+        def solve(b):
+            return rule(vf, plan, t0, y0, args, h, factors, b)
 
     def f(t, y):
         return vf(t, y, args)
@@ -160,16 +255,17 @@ def rodas4_step(vf, t0, y0, h, args, plan: SparsePlan | None = None,
         if D[i]:
             rhs = rhs + (h * D[i]) * ft
         ks.append(solve(rhs))
-    return u + ks[5], ks[5]
+    y1, err = u + ks[5], ks[5]
+    return jnp.where(empty, y0, y1), jnp.where(empty, 0.0, err)
 
 
 class Rodas4(diffrax.AbstractAdaptiveSolver):
     """Rodas4 (Hairer & Wanner) for ``diffrax.diffeqsolve`` with a single ``ODETerm`` whose
     state is a 1-D array. ``plan`` (optional) is the `SparsePlan` of the vector field's
-    Jacobian; ``custom_tangent``: see `rodas4_step` (True for forward-mode use)."""
+    Jacobian; ``derivative``: see `rodas4_step` ("forward" for jvp, "reverse" for grad)."""
 
     plan: SparsePlan | None = eqx.field(static=True, default=None)
-    custom_tangent: bool = eqx.field(static=True, default=True)
+    derivative: str = eqx.field(static=True, default="forward")
 
     term_structure: ClassVar = diffrax.AbstractTerm
     interpolation_cls: ClassVar[Callable[..., diffrax.LocalLinearInterpolation]] = (
@@ -197,7 +293,7 @@ class Rodas4(diffrax.AbstractAdaptiveSolver):
             return eqx.combine(term_arrays, static).vf(t, y, term_args)
 
         y1, err = rodas4_step(vf, t0, y0, t1 - t0, (arrays, args), self.plan,
-                              self.custom_tangent)
+                              self.derivative)
         return y1, err, dict(y0=y0, y1=y1), None, diffrax.RESULTS.successful
 
     def func(self, terms, t0, y0, args):

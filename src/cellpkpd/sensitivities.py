@@ -1,11 +1,14 @@
-"""Derivatives of a batch solve by forward-mode sensitivities over a few parameters.
+"""Derivatives of a batch solve with respect to a few estimated parameters.
 
-Reverse mode through a stiff solver differentiates its Jacobian and its linear algebra: on
-`msc_ifna` with Rodas4 it takes many minutes to compile. A population fit estimates only a
-handful of parameters, so pushing k tangents forward through the solve (``jacfwd`` over
-the estimated columns of each subject's parameter vector) is cheap to compile and costs
-about k forward solves, and its result serves both reverse mode (the VJP is a contraction
-with the stored Jacobian) and forward mode.
+Two ways, the same derivative (that of the discrete scheme):
+
+- `sensitivity_solver`: forward-mode sensitivities, k tangents pushed through the solve
+  (``jacfwd`` over the estimated columns of each subject's parameter vector). It costs about
+  one extra tangent pass per parameter and stores nothing, and its result serves both reverse
+  mode (the VJP is a contraction with the stored Jacobian) and forward mode.
+- `adjoint_solver`: reverse mode through the steps (Rodas4's discrete adjoint, diffrax's
+  checkpointed loop, the event scan). Its cost does not grow with k, but it replays and
+  reverses every step, so it pays off only for many parameters (`fitting.run.solver_for`).
 
 The solver's inputs other than the estimated columns (fixed parameters, event arrays) are
 treated as constants: derivatives with respect to them are zero here.
@@ -71,4 +74,50 @@ def sensitivity_solver(model, solver, n_overlap: int, has_periodic: bool, has_co
         t_status = np.zeros(status.shape, dtype=jax.dtypes.float0)
         return (out, states, status), (t_out, t_states, t_status)
 
+    return jax.jit(solve)
+
+
+@functools.lru_cache(maxsize=64)
+def adjoint_solver(model, solver, n_overlap: int, has_periodic: bool, has_constant: bool,
+                   columns: tuple[int, ...], active: tuple[int, ...] | None = None):
+    """Like `sensitivity_solver`, but the derivative with respect to ``theta[:, columns]``
+    comes from reverse mode: each Rodas4 step's discrete adjoint (`rosenbrock._w_solve_reverse`),
+    chained through diffrax's checkpointed loop and the event scan.
+
+    Why: forward sensitivities cost one pass of tangent arithmetic per estimated parameter;
+    the adjoint costs one reverse pass whatever their number, at the price of storing
+    (checkpointed) forward steps. Which is cheaper depends on the number of parameters and
+    on the solve: `fitting.run.solver_for` chooses."""
+    one = functools.partial(engine.solve_subject, model, solver, n_overlap, has_periodic,
+                            has_constant, active=active)
+    cols = np.asarray(columns, dtype=int)
+    batch = jax.vmap(one)
+
+    def split_batch(theta, x, arrays):
+        return jax.vmap(lambda p, xs, ev: one(SplitVector(p, xs, columns), ev))(
+            theta, x, arrays)
+
+    @jax.custom_vjp
+    def solve(theta, arrays):
+        return batch(theta, arrays)
+
+    def solve_fwd(theta, arrays):
+        (out, states, status), pullback = jax.vjp(
+            lambda x: split_batch(theta, x, arrays), theta[:, cols])
+        return (out, states, status), (pullback, status, theta.shape)
+
+    def solve_bwd(residuals, cotangents):
+        pullback, status, shape = residuals
+        g_out, g_states, _ = cotangents
+        # A failed subject's likelihood is -inf and its cotangents zero, but its reverse pass
+        # runs through non-finite states: 0 * NaN must not poison the batch's gradient.
+        g_out = jnp.where(jnp.isfinite(g_out), g_out, 0.0)
+        g_states = jnp.where(jnp.isfinite(g_states), g_states, 0.0)
+        t_status = np.zeros(status.shape, dtype=jax.dtypes.float0)
+        (g_x,) = pullback((g_out, g_states, t_status))
+        g_x = jnp.where(jnp.isfinite(g_x), g_x, 0.0)
+        g_theta = jnp.zeros(shape, g_x.dtype).at[:, cols].set(g_x)
+        return g_theta, None
+
+    solve.defvjp(solve_fwd, solve_bwd)
     return jax.jit(solve)

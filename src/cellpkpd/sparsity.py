@@ -255,3 +255,28 @@ class SparsePlan:
         for k, s in enumerate(self.order):
             out[s] = x[k]
         return jnp.stack(out)
+
+    def solve_transposed(self, lu, b):
+        """Solve ``W^T x = b`` with the factors from `factor` (the adjoint's solve).
+
+        With ``P W P^T = L U``, ``W^T = P^T U^T L^T P``: a forward substitution with ``U^T``
+        then a backward one with the unit-diagonal ``L^T``, over the same non-zeros."""
+        upper_t = [[] for _ in range(self.n)]  # row i of U^T: U[j, i] for j < i
+        lower_t = [[] for _ in range(self.n)]  # row j of L^T: L[i, j] for i > j
+        for i, j in self.factor_entries:
+            if j > i:
+                upper_t[j].append(i)
+            elif i > j:
+                lower_t[j].append(i)
+        x = [b[s] for s in self.order]
+        for i in range(self.n):
+            for j in upper_t[i]:
+                x[i] = x[i] - lu[(j, i)] * x[j]
+            x[i] = x[i] / lu[(i, i)]
+        for j in reversed(range(self.n)):
+            for i in lower_t[j]:
+                x[j] = x[j] - lu[(i, j)] * x[i]
+        out = [None] * self.n
+        for k, s in enumerate(self.order):
+            out[s] = x[k]
+        return jnp.stack(out)

@@ -17,7 +17,7 @@ from .. import superposition
 from ..errors import ParameterError
 from ..flows import active_states
 from ..nonmem import read_nonmem
-from ..sensitivities import sensitivity_solver
+from ..sensitivities import adjoint_solver, sensitivity_solver
 from ..simulation import _as_model, problem
 from ..solver import Solver
 from .observations import gather
@@ -331,13 +331,23 @@ def prepare(model, data, *, iiv=(), iiv_correlation=False, covariates=None, erro
                     exact=_superposition_applies(prob))
 
 
+#: Above this many estimated columns, `solver_for` differentiates by the discrete adjoint.
+#: Forward sensitivities cost about one extra tangent pass per column and the adjoint a fixed
+#: multiple of the solve; the crossover measured on msc_ifna is recorded in RESULTS.md.
+ADJOINT_ABOVE = 24
+GRADIENTS = ("auto", "forward", "adjoint")
+
+
 def solver_for(prob, columns: tuple[int, ...] = (), outputs: tuple[str, ...] | None = None,
-               dense_tangents: bool = False):
+               dense_tangents: bool = False, gradient: str = "auto"):
     """The exact superposition solver where it applies; else the event engine, differentiated
-    by forward-mode sensitivities over the estimated parameter ``columns`` (reverse mode
-    through a stiff solver compiles for minutes; k tangents cost ~k forward solves). Given
-    the observed ``outputs`` (and data without steady-state records), the ODE solver
-    integrates only the states they depend on, and the other outputs come back as NaN."""
+    with respect to the estimated parameter ``columns`` by forward-mode sensitivities
+    (``gradient="forward"``) or by the discrete adjoint of the steps (``"adjoint"``);
+    ``"auto"`` takes the adjoint above `ADJOINT_ABOVE` columns. Given the observed
+    ``outputs`` (and data without steady-state records), the ODE solver integrates only the
+    states they depend on, and the other outputs come back as NaN."""
+    if gradient not in GRADIENTS:
+        raise ParameterError(f"gradient={gradient!r} is not one of {GRADIENTS}")
     if _superposition_applies(prob):
         return superposition.batch_solver(prob.model,
                                           superposition.needs(prob.model, prob.events))
@@ -348,8 +358,11 @@ def solver_for(prob, columns: tuple[int, ...] = (), outputs: tuple[str, ...] | N
     # that receive doses have none, so restricting the integration needs data without SS.
     restrict = outputs and not (ev.has_periodic_ss or ev.has_constant_ss)
     active = active_states(prob.model, tuple(outputs)) if restrict else None
-    return sensitivity_solver(prob.model, prob.solver, ev.n_overlap, ev.has_periodic_ss,
-                              ev.has_constant_ss, columns, active,
+    layout = (ev.n_overlap, ev.has_periodic_ss, ev.has_constant_ss)
+    if gradient == "adjoint" or (gradient == "auto" and len(columns) > ADJOINT_ABOVE
+                                 and not dense_tangents):
+        return adjoint_solver(prob.model, prob.solver, *layout, columns, active)
+    return sensitivity_solver(prob.model, prob.solver, *layout, columns, active,
                               dense_tangents=dense_tangents)
 
 
