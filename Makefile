@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 # Two workers, one file each at a time: JAX compilation, which dominates, is single-threaded.
 test: venv
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=30
 
 demo: venv
 	$(VENV)/bin/cellpkpd fit fits/theophylline/fit.toml
