@@ -7,21 +7,17 @@ import pytest
 jax.config.update("jax_enable_x64", True)
 
 
-def _share_compiled_programs():
-    """JAX's persistent compilation cache, in one directory for every xdist worker of a run
-    (and for later local runs): most of the suite's time is compiling, and the workers and
-    test files compile many of the same programs (the bundled models' solvers)."""
+def _no_persistent_cache():
+    """The suite compiles without JAX's persistent cache, also in the CLI and notebooks it
+    runs (they inherit the setting): on a clean clone there is little to reuse, and writing
+    the cache made a test file ~15% slower (RESULTS.md). Set CELLPKPD_CACHE_DIR to a
+    directory to try it anyway."""
     import os
 
-    from cellpkpd.compile_cache import enable_compilation_cache
-
-    # The CLI under test enables the cache too: point it at the same directory.
-    os.environ.setdefault("CELLPKPD_CACHE_DIR", str(Path(__file__).resolve().parents[1]
-                                                    / ".pytest_cache" / "cellpkpd-jax"))
-    enable_compilation_cache()
+    os.environ.setdefault("CELLPKPD_CACHE_DIR", "off")
 
 
-_share_compiled_programs()
+_no_persistent_cache()
 
 DATA = Path(__file__).parent / "data"
 
