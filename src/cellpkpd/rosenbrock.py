@@ -99,31 +99,36 @@ def _w_solve_jvp(vf, plan, primals, tangents):
     t0, y0, args, h, factors, b = primals
     dt0, dy0, dargs, dh, _, db = tangents
     k = _solve(plan, factors, b)
-
-    def jacobian_times_k(t, y, a):
-        return jax.jvp(lambda yy: vf(t, yy, a), (y,), (k,))[1]
-
     # Symbolic zeros (a fixed parameter, a covariate, an undifferentiated step size) stay
     # unmaterialised: the second-order term is pushed only along the inputs that move.
-    inputs, tree = jax.tree.flatten((t0, y0, args))
     moving, _ = jax.tree.flatten((dt0, dy0, dargs), is_leaf=_is_zero)
     live = [i for i, d in enumerate(moving) if not _is_zero(d)]
     rhs = None if _is_zero(db) else db
     if live:
-        def along_live(*values):
-            full = list(inputs)
-            for i, v in zip(live, values, strict=True):
-                full[i] = v
-            return jacobian_times_k(*jax.tree.unflatten(tree, full))
-
-        dj_k = jax.jvp(along_live, tuple(inputs[i] for i in live),
-                       tuple(moving[i] for i in live))[1]
+        along_live, at = _jacobian_times_k_along(vf, k, (t0, y0, args), live)
+        dj_k = jax.jvp(along_live, at, tuple(moving[i] for i in live))[1]
         rhs = dj_k if rhs is None else rhs + dj_k
     if not _is_zero(dh):
         term = (dh / (h * h * GAMMA)) * k
         rhs = term if rhs is None else rhs + term
     dk = jnp.zeros_like(k) if rhs is None else _solve(plan, factors, rhs)
     return k, dk
+
+
+def _jacobian_times_k_along(vf, k, inputs, live: list[int]):
+    """``J(t0, y0, args) k`` as a function of the ``live`` leaves of ``inputs = (t0, y0,
+    args)`` only (the others held at their values), and those leaves' values: what both
+    derivative rules differentiate, one by jvp and one by vjp."""
+    leaves, tree = jax.tree.flatten(inputs)
+
+    def along_live(*values):
+        full = list(leaves)
+        for i, v in zip(live, values, strict=True):
+            full[i] = v
+        t, y, a = jax.tree.unflatten(tree, full)
+        return jax.jvp(lambda yy: vf(t, yy, a), (y,), (k,))[1]
+
+    return along_live, tuple(leaves[i] for i in live)
 
 
 def _is_zero(tangent) -> bool:
@@ -165,8 +170,7 @@ def _w_solve_reverse_fwd(vf, plan, t0, y0, args, h, factors, b):
 
 def _w_solve_reverse_bwd(vf, plan, residuals, g):
     t0, y0, args, h, factors, k, perturbed = residuals
-    inputs = (t0, y0, args)
-    leaves, tree = jax.tree.flatten(inputs)
+    leaves, tree = jax.tree.flatten((t0, y0, args))
     moving = jax.tree.leaves(perturbed[:3])
     live = [i for i, m in enumerate(moving) if m]
     ct_leaves = [None] * len(leaves)
@@ -175,14 +179,8 @@ def _w_solve_reverse_bwd(vf, plan, residuals, g):
     else:
         lam = _solve_transposed(plan, factors, g)
         if live:
-            def jacobian_times_k(*values):
-                full = list(leaves)
-                for i, v in zip(live, values, strict=True):
-                    full[i] = v
-                t, y, a = jax.tree.unflatten(tree, full)
-                return jax.jvp(lambda yy: vf(t, yy, a), (y,), (k,))[1]
-
-            pullback = jax.vjp(jacobian_times_k, *(leaves[i] for i in live))[1]
+            along_live, at = _jacobian_times_k_along(vf, k, (t0, y0, args), live)
+            pullback = jax.vjp(along_live, *at)[1]
             for i, ct in zip(live, pullback(lam), strict=True):
                 ct_leaves[i] = ct
     ct_t0, ct_y0, ct_args = jax.tree.unflatten(tree, ct_leaves)

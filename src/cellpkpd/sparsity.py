@@ -243,7 +243,7 @@ class SparsePlan:
                 lower[i].append(j)
             elif j > i:
                 upper[i].append(j)
-        x = [b[s] for s in self.order]
+        x = self._permuted(b)
         for i in range(self.n):
             for j in lower[i]:
                 x[i] = x[i] - lu[(i, j)] * x[j]
@@ -251,6 +251,13 @@ class SparsePlan:
             for j in upper[i]:
                 x[i] = x[i] - lu[(i, j)] * x[j]
             x[i] = x[i] / lu[(i, i)]
+        return self._unpermuted(x)
+
+    def _permuted(self, b) -> list:
+        """``b`` in the factors' order (position k holds state ``order[k]``)."""
+        return [b[s] for s in self.order]
+
+    def _unpermuted(self, x):
         out = [None] * self.n
         for k, s in enumerate(self.order):
             out[s] = x[k]
@@ -268,7 +275,7 @@ class SparsePlan:
                 upper_t[j].append(i)
             elif i > j:
                 lower_t[j].append(i)
-        x = [b[s] for s in self.order]
+        x = self._permuted(b)
         for i in range(self.n):
             for j in upper_t[i]:
                 x[i] = x[i] - lu[(j, i)] * x[j]
@@ -276,7 +283,4 @@ class SparsePlan:
         for j in reversed(range(self.n)):
             for i in lower_t[j]:
                 x[j] = x[j] - lu[(i, j)] * x[i]
-        out = [None] * self.n
-        for k, s in enumerate(self.order):
-            out[s] = x[k]
-        return jnp.stack(out)
+        return self._unpermuted(x)
