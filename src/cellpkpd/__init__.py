@@ -1,49 +1,59 @@
-"""cellpkpd: mechanistic PK/PD modelling of cell therapies."""
+"""cellpkpd: mechanistic PK/PD modelling of cell therapies.
 
-import jax as _jax
+The public names below are imported on first use (PEP 562), so that ``cellpkpd --help``,
+``cellpkpd models`` and ``check-data`` start without loading the solvers, the samplers and
+the trial simulators they do not need.
+"""
+
+import importlib as _importlib
+import os as _os
+import sys as _sys
 
 # float64 everywhere: PK amounts span many orders of magnitude and gradients feed samplers.
-_jax.config.update("jax_enable_x64", True)
-
-from . import dose_selection, regimens, trial_simulation  # noqa: E402
-from .compile_cache import enable_compilation_cache  # noqa: E402
-from .dataset import Dataset  # noqa: E402
-from .describe import describe  # noqa: E402
-from .dose_selection import DoseSelection, Event, Limit, Target, select_dose  # noqa: E402
-from .errors import (  # noqa: E402
-    CellpkpdError,
-    DataError,
-    DataProblem,
-    ModelError,
-    ParameterError,
-    SolverError,
-)
-from .fitting import Fit, fit, load_fit  # noqa: E402
-from .loading import bundled_models, load_model  # noqa: E402
-from .model import (  # noqa: E402
-    Covariate,
-    Model,
-    Output,
-    Param,
-    ResidualError,
-    State,
-    Switch,
-)  # fmt: skip
-from .nonmem import read_nonmem  # noqa: E402
-from .regimens import Dose, Regimen, bsa, population_table, regimen  # noqa: E402
-from .simulation import Problem, predict_rows, problem, simulate  # noqa: E402
-from .solver import Solver  # noqa: E402
-from .virtual_population import simulate_population  # noqa: E402
+# JAX reads JAX_ENABLE_X64 when it is first imported; if it already is, set it directly.
+if "jax" in _sys.modules:
+    _sys.modules["jax"].config.update("jax_enable_x64", True)
+else:
+    _os.environ["JAX_ENABLE_X64"] = "1"
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CellpkpdError", "Covariate", "DoseSelection", "Event", "Limit", "Target", "select_dose",
-    "enable_compilation_cache",
-    "dose_selection", "trial_simulation", "DataError", "DataProblem", "Dataset", "Dose", "Fit",
-    "Model",
-    "ModelError", "Output", "Param", "ParameterError", "Problem", "Regimen", "ResidualError",
-    "Solver", "SolverError", "State", "Switch", "bsa", "bundled_models", "describe", "fit",
-    "load_fit", "load_model", "population_table", "predict_rows", "problem", "read_nonmem",
-    "regimen", "regimens", "simulate", "simulate_population",
-]  # fmt: skip
+# public name -> the module that defines it
+_EXPORTS = {
+    "enable_compilation_cache": "compile_cache",
+    "Dataset": "dataset",
+    "describe": "model_description",
+    "DoseSelection": "dose_selection", "Event": "dose_selection", "Limit": "dose_selection",
+    "Target": "dose_selection", "select_dose": "dose_selection",
+    "CellpkpdError": "errors", "DataError": "errors", "DataProblem": "errors",
+    "ModelError": "errors", "ParameterError": "errors", "SolverError": "errors",
+    "Fit": "fitting", "fit": "fitting", "load_fit": "fitting",
+    "bundled_models": "loading", "load_model": "loading",
+    "Covariate": "model", "Model": "model", "Output": "model", "Param": "model",
+    "ResidualError": "model", "State": "model", "Switch": "model",
+    "read_nonmem": "nonmem",
+    "Dose": "regimens", "Regimen": "regimens", "bsa": "regimens",
+    "population_table": "regimens", "regimen": "regimens",
+    "Problem": "simulation", "predict_rows": "simulation", "problem": "simulation",
+    "simulate": "simulation",
+    "Solver": "solver",
+    "simulate_population": "virtual_population",
+}  # fmt: skip
+_SUBMODULES = ("dose_selection", "regimens", "trial_simulation")
+
+__all__ = sorted([*_EXPORTS, *_SUBMODULES])
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(_importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = _importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'cellpkpd' has no attribute {name!r}")
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *__all__})

@@ -487,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--states", action="store_true", help="also write the state amounts")
     sim.add_argument("--out", required=True, help="output file, .csv or .nc")
     sim.add_argument("--plot", help="also write a PNG of the individual curves (and the data)")
-    sim.set_defaults(func=cmd_simulate)
+    sim.set_defaults(func=cmd_simulate, compiles=True)
 
     fit = sub.add_parser("fit", help="run the population fit a fits/<name>/fit.toml describes")
     fit.add_argument("config", help="path to fit.toml; results go to out/ beside it")
@@ -497,7 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--warmup", type=int, help="override [method] warmup")
     fit.add_argument("--samples", type=int, help="override [method] samples")
     fit.add_argument("--quiet", action="store_true", help="no progress output")
-    fit.set_defaults(func=cmd_fit)
+    fit.set_defaults(func=cmd_fit, compiles=True)
 
     check = sub.add_parser("check-data", help="validate a NONMEM-format dataset")
     check.add_argument("file")
@@ -517,9 +517,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .compile_cache import enable_compilation_cache
+    if getattr(args, "compiles", False):
+        # Only where programs are compiled: importing JAX would double the start of
+        # check-data and models.
+        from .compile_cache import enable_compilation_cache
 
-    enable_compilation_cache()
+        enable_compilation_cache()
     try:
         return args.func(args)
     except Exception as err:  # a CLI user gets the message, not a traceback

@@ -446,52 +446,74 @@ class Model:
 
     # -- validation at construction -----------------------------------------------------------
     def _check_callables(self):
+        # Traced, not run: eager JAX dispatch compiles one small program per operation, which
+        # made loading the model library cost seconds. Python-level facts (what the vector
+        # field returned, which states initial() sets) are recorded during the trace.
         p = jnp.asarray([float(x.value) for x in self.params], dtype=jnp.float64)
         c = jnp.asarray([float(x.default) for x in self.covariates], dtype=jnp.float64)
         y = jnp.ones(self.n_states, dtype=jnp.float64)
-        s, pn, cn = self._named(y, p, c)
-        try:
+        seen = {}
+
+        def field(y, p, c):
+            s, pn, cn = self._named(y, p, c)
             d = self.vector_field(0.0, s, pn, cn)
+            seen["type"] = type(d).__name__
+            seen["keys"] = list(d) if isinstance(d, Mapping) else None
+            return jnp.zeros(())
+
+        try:
+            jax.eval_shape(field, y, p, c)
         except AttributeError as exc:
             raise ModelError(f"model {self.name!r}: vector field: {exc}") from None
-        if not isinstance(d, Mapping):
+        if seen["keys"] is None:
             raise ModelError(
                 f"model {self.name!r}: the vector field must return a dict of derivatives by "
-                f"state name, got {type(d).__name__}"
+                f"state name, got {seen['type']}"
             )
-        missing = [n for n in self.state_names if n not in d]
-        extra = sorted(set(d) - set(self.state_names))
+        missing = [n for n in self.state_names if n not in seen["keys"]]
+        extra = sorted(set(seen["keys"]) - set(self.state_names))
         if missing or extra:
             raise ModelError(
                 f"model {self.name!r}: the vector field must return exactly one derivative per "
                 f"state; missing {missing}, unknown {extra}"
             )
         for label, call in (
-            ("initial", lambda: self.initial_state(p, c)),
-            ("outputs", lambda: self.output_values(0.0, y, p, c)),
-            ("dose modifiers", lambda: self.dose_modifiers(p, c)),
-            ("switch delays", lambda: self.switch_delays(p, c)),
+            ("initial", self.initial_state),
+            ("outputs", lambda p, c: self.output_values(0.0, y, p, c)),
+            ("dose modifiers", self.dose_modifiers),
+            ("switch delays", self.switch_delays),
         ):
             try:
-                call()
+                jax.eval_shape(call, p, c)
             except AttributeError as exc:
                 raise ModelError(f"model {self.name!r}: {label}: {exc}") from None
         if self.initial is not None:
-            unknown = sorted(set(self.initial(pn, cn)) - set(self.state_names))
+            def given(p, c):
+                _, pn, cn = self._named(None, p, c)
+                seen["initial"] = list(self.initial(pn, cn))
+                return jnp.zeros(())
+
+            jax.eval_shape(given, p, c)
+            unknown = sorted(set(seen["initial"]) - set(self.state_names))
             if unknown:
                 raise ModelError(f"model {self.name!r}: initial() sets unknown states {unknown}")
         if self.linear:
             self._check_linear(p, c)
 
     def _check_linear(self, p, c):
-        a, b = self.linear_system(p, c)
         rng = np.random.default_rng(0)
-        for _ in range(3):
-            y = jnp.asarray(rng.uniform(0.1, 10.0, self.n_states))
-            t = float(rng.uniform(0.0, 100.0))
-            exact = np.asarray(self.rhs(t, y, p, c))
-            affine = np.asarray(a @ y + b)
-            if not np.allclose(exact, affine, rtol=1e-9, atol=1e-12 * (1 + np.abs(exact).max())):
+        ys = jnp.asarray(rng.uniform(0.1, 10.0, (3, self.n_states)))
+        ts = jnp.asarray(rng.uniform(0.0, 100.0, 3))
+
+        @jax.jit  # one compiled program instead of one per eager operation
+        def exact_and_affine(p, c):
+            a, b = self.linear_system(p, c)
+            exact = jax.vmap(lambda t, y: self.rhs(t, y, p, c))(ts, ys)
+            return exact, ys @ a.T + b
+
+        exact, affine = (np.asarray(v) for v in exact_and_affine(p, c))
+        for e, f in zip(exact, affine, strict=True):
+            if not np.allclose(e, f, rtol=1e-9, atol=1e-12 * (1 + np.abs(e).max())):
                 raise ModelError(
                     f"model {self.name!r} is declared linear=True but its vector field is not "
                     "affine in the states and time-invariant; drop linear=True to use the ODE "
